@@ -1,0 +1,161 @@
+"""Masks: exact top-k selection, density schedules, applying and summarising masks.
+
+A mask set is ``{param_name: bool tensor}`` over the weights of
+:func:`autosparse.models.prunable_parameters`; ``True`` = kept.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from .models import prunable_parameters
+
+Masks = dict[str, torch.Tensor]
+Scores = Mapping[str, torch.Tensor]
+
+
+def check_sparsity(sparsity: float) -> float:
+    """Return ``sparsity`` as float; raise naming the value unless it lies in [0, 1)."""
+    try:
+        s = float(sparsity)
+    except (TypeError, ValueError):
+        raise ValueError(f"sparsity must be a number in [0, 1), got {sparsity!r}") from None
+    if not (0.0 <= s < 1.0) or math.isnan(s):
+        raise ValueError(f"sparsity must lie in [0, 1), got {sparsity!r}")
+    return s
+
+
+def keep_count(n: int, density: float) -> int:
+    """Number of weights kept out of ``n`` at ``density``: ``round(density * n)``."""
+    return int(round(density * n))
+
+
+def _topk_flat(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask of the k largest entries; ties go to the lower index (stable sort)."""
+    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
+    if k > 0:
+        order = torch.argsort(flat, descending=True, stable=True)
+        mask[order[:k]] = True
+    return mask
+
+
+def topk_masks(
+    scores: Scores,
+    density: float,
+    scope: str = "global",
+    current: Mapping[str, torch.Tensor] | None = None,
+) -> Masks:
+    """Keep exactly ``round(density * N)`` weights with the highest scores.
+
+    ``scope="global"`` ranks all layers together (N = all prunable weights); ``"local"`` keeps
+    ``round(density * n_l)`` in each layer. Weights already pruned in ``current`` are never revived.
+    Ties are broken by position (layer order, then flat index), so the result is deterministic.
+    """
+    if scope not in ("global", "local"):
+        raise ValueError(f"scope must be 'global' or 'local', got {scope!r}")
+    names = list(scores)
+    flats = []
+    for name in names:
+        s = scores[name].detach().reshape(-1).to(torch.float64)
+        if torch.isnan(s).any():
+            raise ValueError(f"scores of {name!r} contain NaN")
+        if current is not None:
+            s = torch.where(current[name].reshape(-1).to(s.device), s, torch.full_like(s, -math.inf))
+        flats.append(s)
+    if scope == "local":
+        return {
+            n: _topk_flat(f, keep_count(f.numel(), density)).reshape(scores[n].shape)
+            for n, f in zip(names, flats)
+        }
+    sizes = [f.numel() for f in flats]
+    keep = _topk_flat(torch.cat(flats), keep_count(sum(sizes), density))
+    return {n: part.reshape(scores[n].shape) for n, part in zip(names, torch.split(keep, sizes))}
+
+
+def exponential_schedule(final_density: float, rounds: int) -> list[float]:
+    """Densities d^(t/T), t = 1..T (METHODS.md common protocol)."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    return [final_density ** (t / rounds) for t in range(1, rounds + 1)]
+
+
+def linear_schedule(final_density: float, rounds: int) -> list[float]:
+    """Densities falling linearly from 1 to ``final_density`` over ``rounds`` steps."""
+    if rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {rounds!r}")
+    return [1 - (1 - final_density) * t / rounds for t in range(1, rounds + 1)]
+
+
+SCHEDULES = {"exponential": exponential_schedule, "linear": linear_schedule}
+
+
+def density_schedule(final_density: float, rounds: int, kind: str = "exponential") -> list[float]:
+    try:
+        return SCHEDULES[kind](final_density, rounds)
+    except KeyError:
+        raise ValueError(f"unknown schedule {kind!r}; valid: {sorted(SCHEDULES)}") from None
+
+
+def dense_masks(model: nn.Module) -> Masks:
+    return {n: torch.ones_like(p, dtype=torch.bool) for n, p in prunable_parameters(model).items()}
+
+
+@torch.no_grad()
+def apply_masks(model: nn.Module, masks: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Zero the pruned weights of ``model`` in place and return it."""
+    params = prunable_parameters(model)
+    unknown = set(masks) - set(params)
+    if unknown:
+        raise KeyError(f"masks name parameters the model does not have: {sorted(unknown)}")
+    for name, mask in masks.items():
+        if mask.shape != params[name].shape:
+            raise ValueError(
+                f"mask {name!r} has shape {tuple(mask.shape)}, weight has {tuple(params[name].shape)}"
+            )
+        params[name].mul_(mask.to(params[name].device, params[name].dtype))
+    return model
+
+
+def mask_stats(masks: Mapping[str, torch.Tensor]) -> dict:
+    """Achieved sparsity, per-layer density and collapsed layers (all weights pruned)."""
+    total = sum(m.numel() for m in masks.values())
+    kept = sum(int(m.sum()) for m in masks.values())
+    per_layer = {n: float(m.float().mean()) for n, m in masks.items()}
+    return {
+        "total": total,
+        "kept": kept,
+        "sparsity": 1.0 - kept / total if total else 0.0,
+        "layer_density": per_layer,
+        "collapsed": [n for n, d in per_layer.items() if d == 0.0],
+    }
+
+
+def is_nested(inner: Mapping[str, torch.Tensor], outer: Mapping[str, torch.Tensor]) -> bool:
+    """True when every weight kept by ``inner`` is kept by ``outer``."""
+    return all(bool((inner[n] <= outer[n]).all()) for n in inner)
+
+
+class MaskEnforcer:
+    """Keeps pruned weights exactly zero during training (grads and weights multiplied by masks)."""
+
+    def __init__(self, model: nn.Module, masks: Mapping[str, torch.Tensor] | None) -> None:
+        params = prunable_parameters(model)
+        self.params = [params[n] for n in (masks or {})]
+        self.masks = [
+            masks[n].to(device=params[n].device, dtype=params[n].dtype) for n in (masks or {})
+        ]
+
+    @torch.no_grad()
+    def weights(self) -> None:
+        if self.params:
+            torch._foreach_mul_(self.params, self.masks)
+
+    @torch.no_grad()
+    def grads(self) -> None:
+        grads = [p.grad for p in self.params if p.grad is not None]
+        if grads and len(grads) == len(self.params):
+            torch._foreach_mul_(grads, self.masks)

@@ -1,0 +1,99 @@
+"""Retraining stage: train a (pruned) network with the paper's hyperparameters, write metrics.
+
+``autosparse train --model resnet18 --dataset cifar10 --mask results/masks/.../seed0.zarr``
+rebuilds theta_0 from the model seed, applies the mask, trains with the preset of
+``config/training.yaml`` (overridable) and writes one JSON metrics file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from .data import class_balanced_subset, load_dataset
+from .masks import mask_stats
+from .models import build_model
+from .store import provenance, read_mask_store, write_json_atomic
+from .train import preset, resolve_device, train
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """``["epochs=3", "lr=0.1"]`` -> ``{"epochs": 3, "lr": 0.1}`` (values parsed as YAML)."""
+    import yaml
+
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"override must be key=value, got {item!r}")
+        k, v = item.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+def load_data(dataset: str, root=None, train_per_class: int | None = None,
+              test_per_class: int | None = None, seed: int = 0):
+    """Train and test splits, optionally class-balanced subsets (quick profiles)."""
+    tr, te = load_dataset(dataset, "train", root), load_dataset(dataset, "test", root)
+    if train_per_class:
+        tr = class_balanced_subset(tr, train_per_class, seed)
+    if test_per_class:
+        te = class_balanced_subset(te, test_per_class, seed)
+    return tr, te
+
+
+def run_training(args: argparse.Namespace) -> dict:
+    overrides = parse_overrides(args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    overrides.setdefault("seed", args.seed)
+    cfg = preset(args.model, args.dataset, **overrides)
+    tr, te = load_data(args.dataset, args.data_root, args.train_per_class, args.test_per_class,
+                       args.seed)
+    model = build_model(args.model, tr.num_classes, args.width, tuple(tr.spec.input_shape),
+                        seed=args.seed)
+    masks, mask_attrs = None, {}
+    if args.mask:
+        masks, mask_attrs = read_mask_store(args.mask)
+    result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint)
+    final = {n: p.detach() != 0 for n, p in
+             __import__("autosparse").prunable_parameters(model).items()}
+    metrics = {
+        "model": args.model, "dataset": args.dataset, "width": args.width, "seed": args.seed,
+        "mask": str(args.mask) if args.mask else None,
+        "method": mask_attrs.get("method", "dense"),
+        "requested_sparsity": mask_attrs.get("requested_sparsity", 0.0),
+        "achieved_sparsity": mask_stats(final)["sparsity"],
+        "test_accuracy": result.test_accuracy, "test_loss": result.test_loss,
+        "wall_time": result.wall_time, "history": result.history,
+        "train_size": len(tr), "test_size": len(te),
+        "config": asdict(cfg), "device": str(resolve_device(cfg.device)),
+        "host": platform.node(), **provenance(),
+    }
+    if args.out:
+        write_json_atomic(args.out, metrics)
+    return metrics
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--width", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override preset fields")
+    p.add_argument("--train-per-class", type=int, default=None, help="class-balanced subset")
+    p.add_argument("--test-per-class", type=int, default=None)
+    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("train", help="train a dense or pruned network; write metrics JSON")
+    add_training_args(p)
+    p.add_argument("--mask", type=Path, default=None, help="mask store (zarr) to train under")
+    p.add_argument("--checkpoint", type=Path, default=None, help="resumable checkpoint path")
+    p.add_argument("--out", type=Path, default=None, help="metrics JSON path")
+    p.set_defaults(func=lambda a: print(
+        f"test accuracy {run_training(a)['test_accuracy']:.2f}%") or 0)

@@ -1,0 +1,247 @@
+"""The masked trainer: trains a network under a fixed mask (AutoS App. A/C presets).
+
+Pruned weights are exactly zero at every step: gradients are masked before and weights after each
+optimizer step. Data stays as uint8 tensors on the training device; batches are shuffled, augmented
+(4-pixel pad random crop + flip) and normalised as whole tensors, never per sample. Seeded runs are
+bit-reproducible on the CPU, and a run killed between epochs resumes from its checkpoint to the
+same final weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from torch import nn
+from torch.nn import functional as F
+
+from .data import REPO_ROOT, ImageTensorDataset, augment_batch
+from .masks import MaskEnforcer
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 1
+    optimizer: str = "momentum"
+    lr: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    lr_drops: list[int] = field(default_factory=list)
+    lr_gamma: float = 0.1
+    augment: bool | None = None  # None: the dataset's protocol (CIFAR/TinyImageNet yes, MNIST no)
+    eval_batch_size: int = 1000
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    channels_last: bool = True  # on CUDA
+    compile: bool = False  # torch.compile on CUDA
+    progress: bool | None = None  # None: a bar on a terminal, one line per epoch otherwise
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        for key in ("epochs", "batch_size", "eval_batch_size"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < 1:
+                raise ValueError(f"{key} must be a positive int, got {getattr(self, key)!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be > 0, got {self.lr!r}")
+
+    def lr_at(self, epoch: int) -> float:
+        """Multi-step schedule: lr * gamma^(number of drops at or before ``epoch``)."""
+        return self.lr * self.lr_gamma ** sum(1 for d in self.lr_drops if epoch >= d)
+
+
+def load_presets(path: str | os.PathLike | None = None) -> dict[str, dict]:
+    path = Path(path) if path else REPO_ROOT / "config" / "training.yaml"
+    with open(path) as f:
+        return yaml.safe_load(f)["presets"]
+
+
+def preset(model: str, dataset: str, **overrides) -> TrainConfig:
+    """The paper's training preset for ``model/dataset`` with ``overrides`` applied."""
+    presets = load_presets()
+    key = f"{model}/{dataset}"
+    if key not in presets:
+        raise KeyError(f"no training preset {key!r}; valid: {sorted(presets)}")
+    return make_config({**presets[key], **overrides})
+
+
+def make_config(values: Mapping) -> TrainConfig:
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(values) - known
+    if unknown:
+        raise ValueError(f"unknown training option(s) {sorted(unknown)}; valid: {sorted(known)}")
+    return TrainConfig(**values)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
+    return torch.optim.SGD(
+        params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay,
+        nesterov=cfg.optimizer == "nesterov",
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, data: ImageTensorDataset, batch_size: int = 1000,
+    device: str | torch.device | None = None, bf16: bool = True,
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy in %) of ``model`` on ``data``, in eval mode."""
+    device = torch.device(device) if device else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    amp = device.type == "cuda" and bf16
+    for x, y in data.batches(batch_size, device):
+        with torch.autocast(device.type, torch.bfloat16, enabled=amp):
+            out = model(x)
+        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
+        correct += (out.argmax(1) == y).sum()
+    model.train(was_training)
+    n = len(data)
+    return float(loss_sum) / n, 100.0 * float(correct) / n
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    test_accuracy: float
+    test_loss: float
+    wall_time: float
+    resumed_from_epoch: int = 0
+
+
+def _save_atomic(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _fmt_time(s: float) -> str:
+    return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
+
+
+def train(
+    model: nn.Module,
+    train_data: ImageTensorDataset,
+    test_data: ImageTensorDataset | None,
+    config: TrainConfig,
+    masks: Mapping[str, torch.Tensor] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    log=None,
+) -> TrainResult:
+    """Train ``model`` in place under ``masks``; resume from ``checkpoint`` if it exists.
+
+    The checkpoint (written atomically after every epoch) holds the model, optimizer and
+    data-order RNG state; it is read with ``torch.load(weights_only=True)``.
+    """
+    cfg = config
+    device = resolve_device(cfg.device)
+    cuda = device.type == "cuda"
+    log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    model.to(device)
+    if cuda and cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
+    enforcer = MaskEnforcer(model, masks)
+    enforcer.weights()
+    opt = make_optimizer(model.parameters(), cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    history: list[dict] = []
+    start = 0
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        history, start = list(state["history"]), int(state["epoch"])
+        log(f"resuming from {ckpt} at epoch {start}/{cfg.epochs}")
+    step_model = torch.compile(model) if (cuda and cfg.compile) else model
+    augment = train_data.spec.augment if cfg.augment is None else cfg.augment
+    X = train_data.images.to(device)
+    Y = train_data.labels.to(device)
+    if cuda and cfg.channels_last:
+        X = X.contiguous(memory_format=torch.channels_last)
+    n = len(Y)
+    steps = math.ceil(n / cfg.batch_size)
+    bar = sys.stderr.isatty() if cfg.progress is None else cfg.progress
+    t0 = time.perf_counter()
+    for epoch in range(start, cfg.epochs):
+        te = time.perf_counter()
+        for g in opt.param_groups:
+            g["lr"] = cfg.lr_at(epoch)
+        model.train()
+        perm = torch.randperm(n, generator=gen).to(device)
+        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+        pbar = None
+        if bar:
+            from tqdm import tqdm
+
+            pbar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
+        for i in range(0, n, cfg.batch_size):
+            idx = perm[i : i + cfg.batch_size]
+            x, y = X[idx], Y[idx]
+            if augment:
+                x = augment_batch(x, gen)
+            x = train_data.normalize(x)
+            with torch.autocast(device.type, torch.bfloat16, enabled=cuda and cfg.bf16):
+                loss = F.cross_entropy(step_model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            enforcer.grads()
+            opt.step()
+            enforcer.weights()
+            loss_sum += loss.detach() * len(y)
+            if pbar is not None:
+                pbar.update()
+        if pbar is not None:
+            pbar.close()
+        rec = {"epoch": epoch + 1, "lr": cfg.lr_at(epoch), "train_loss": float(loss_sum) / n}
+        if test_data is not None:
+            rec["test_loss"], rec["test_accuracy"] = evaluate(
+                model, test_data, cfg.eval_batch_size, device, cfg.bf16
+            )
+        rec["epoch_time"] = time.perf_counter() - te
+        history.append(rec)
+        done = epoch + 1 - start
+        eta = (time.perf_counter() - t0) / done * (cfg.epochs - epoch - 1)
+        acc = f" test acc {rec['test_accuracy']:.2f}%" if "test_accuracy" in rec else ""
+        log(f"epoch {epoch + 1}/{cfg.epochs} loss {rec['train_loss']:.4f}{acc} "
+            f"lr {rec['lr']:.3g} {_fmt_time(rec['epoch_time'])} eta {_fmt_time(eta)}")
+        if ckpt is not None:
+            _save_atomic(
+                {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                 "generator": gen.get_state(), "epoch": epoch + 1, "history": history,
+                 "config": dataclasses.asdict(cfg)},
+                ckpt,
+            )
+    last = history[-1] if history else {}
+    return TrainResult(
+        history=history,
+        test_accuracy=float(last.get("test_accuracy", float("nan"))),
+        test_loss=float(last.get("test_loss", float("nan"))),
+        wall_time=time.perf_counter() - t0,
+        resumed_from_epoch=start,
+    )
