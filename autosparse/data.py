@@ -54,8 +54,10 @@ class ImageTensorDataset(Dataset):
         if images.dtype != torch.uint8 or images.ndim != 4:
             raise ValueError("images must be a uint8 tensor of shape (N, C, H, W)")
         self.images, self.labels, self.spec, self.split = images, labels, spec, split
-        self.mean = torch.tensor(spec.mean).view(1, -1, 1, 1)
-        self.std = torch.tensor(spec.std).view(1, -1, 1, 1)
+        std = torch.tensor(spec.std).view(1, -1, 1, 1)
+        # x_norm = (x / 255 - mean) / std = x * scale + shift, with constants cached per device
+        # (a CPU->GPU copy of them at every step would synchronise the stream).
+        self._affine = {"cpu": (1.0 / (255.0 * std), -torch.tensor(spec.mean).view(1, -1, 1, 1) / std)}
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -65,8 +67,11 @@ class ImageTensorDataset(Dataset):
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 batch -> normalised float batch on x's device."""
-        mean, std = self.mean.to(x.device), self.std.to(x.device)
-        return (x.float().div_(255) - mean) / std
+        key = str(x.device)
+        if key not in self._affine:
+            self._affine[key] = tuple(t.to(x.device) for t in self._affine["cpu"])
+        scale, shift = self._affine[key]
+        return torch.addcmul(shift, x.float(), scale)
 
     def subset(self, index: torch.Tensor | np.ndarray) -> ImageTensorDataset:
         index = torch.as_tensor(index, dtype=torch.long)
@@ -265,19 +270,27 @@ def class_names(name: str, root: str | os.PathLike | None = None) -> list[str] |
     return None
 
 
-def augment_batch(x: torch.Tensor, generator: torch.Generator, pad: int = 4) -> torch.Tensor:
-    """Random crop after ``pad``-pixel zero padding, and horizontal flip, for a whole batch.
+def augment_params(n: int, generator: torch.Generator, pad: int = 4) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example crop offsets (2, n) in [0, 2*pad] and flip flags (n,), drawn on the CPU."""
+    off = torch.randint(0, 2 * pad + 1, (2, n), generator=generator)
+    flip = torch.rand(n, generator=generator) < 0.5
+    return off, flip
 
-    Works on any device; randomness is drawn on the CPU from ``generator`` so runs are seeded.
+
+def augment_batch(
+    x: torch.Tensor, off: torch.Tensor, flip: torch.Tensor, pad: int = 4
+) -> torch.Tensor:
+    """Random crop after ``pad``-pixel zero padding and horizontal flip, for a whole batch.
+
+    ``off`` (2, n) and ``flip`` (n,) come from :func:`augment_params` (on x's device); one gather
+    does crop and flip for every example at once, on any device.
     """
     n, c, h, w = x.shape
-    off = torch.randint(0, 2 * pad + 1, (2, n), generator=generator).to(x.device)
-    flip = (torch.rand(n, generator=generator) < 0.5).to(x.device)
     xp = torch.nn.functional.pad(x, (pad, pad, pad, pad))
     rows = (off[0].view(n, 1) + torch.arange(h, device=x.device)).view(n, 1, h, 1)
-    cols_base = torch.arange(w, device=x.device)
-    cols_base = torch.where(flip.view(n, 1), cols_base.flip(0), cols_base)
-    cols = (off[1].view(n, 1) + cols_base).view(n, 1, 1, w)
+    cols = torch.arange(w, device=x.device).expand(n, w)
+    cols = torch.where(flip.view(n, 1), cols.flip(1), cols)
+    cols = (off[1].view(n, 1) + cols).view(n, 1, 1, w)
     bidx = torch.arange(n, device=x.device).view(n, 1, 1, 1)
     cidx = torch.arange(c, device=x.device).view(1, c, 1, 1)
     return xp[bidx, cidx, rows, cols]

@@ -23,7 +23,7 @@ import yaml
 from torch import nn
 from torch.nn import functional as F
 
-from .data import REPO_ROOT, ImageTensorDataset, augment_batch
+from .data import REPO_ROOT, ImageTensorDataset, augment_batch, augment_params
 from .masks import MaskEnforcer
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
@@ -45,7 +45,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
     channels_last: bool = True  # on CUDA
-    compile: bool = False  # torch.compile on CUDA
+    compile: bool = False  # torch.compile the forward + loss on CUDA
+    compile_mode: str = "reduce-overhead"  # torch.compile mode; reduce-overhead = CUDA graphs
     progress: bool | None = None  # None: a bar on a terminal, one line per epoch otherwise
 
     def __post_init__(self) -> None:
@@ -162,6 +163,8 @@ def train(
     cuda = device.type == "cuda"
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     model.to(device)
+    if cuda:
+        torch.backends.cudnn.benchmark = True
     if cuda and cfg.channels_last:
         model.to(memory_format=torch.channels_last)
     enforcer = MaskEnforcer(model, masks)
@@ -178,12 +181,19 @@ def train(
         gen.set_state(state["generator"])
         history, start = list(state["history"]), int(state["epoch"])
         log(f"resuming from {ckpt} at epoch {start}/{cfg.epochs}")
-    step_model = torch.compile(model) if (cuda and cfg.compile) else model
+    def forward_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x), y)
+
+    if cuda and cfg.compile:
+        forward_loss = torch.compile(forward_loss, mode=cfg.compile_mode)
     augment = train_data.spec.augment if cfg.augment is None else cfg.augment
     X = train_data.images.to(device)
     Y = train_data.labels.to(device)
-    if cuda and cfg.channels_last:
-        X = X.contiguous(memory_format=torch.channels_last)
+    if test_data is not None:  # keep the test set resident on the device too
+        test_data = ImageTensorDataset(
+            test_data.images.to(device), test_data.labels.to(device), test_data.spec, test_data.split
+        )
+    fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
     n = len(Y)
     steps = math.ceil(n / cfg.batch_size)
     bar = sys.stderr.isatty() if cfg.progress is None else cfg.progress
@@ -193,7 +203,10 @@ def train(
         for g in opt.param_groups:
             g["lr"] = cfg.lr_at(epoch)
         model.train()
+        # All of the epoch's randomness is drawn here, on the CPU generator, then moved once.
         perm = torch.randperm(n, generator=gen).to(device)
+        if augment:
+            off, flip = (t.to(device) for t in augment_params(n, gen))
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
         pbar = None
         if bar:
@@ -204,10 +217,10 @@ def train(
             idx = perm[i : i + cfg.batch_size]
             x, y = X[idx], Y[idx]
             if augment:
-                x = augment_batch(x, gen)
-            x = train_data.normalize(x)
+                x = augment_batch(x, off[:, i : i + cfg.batch_size], flip[i : i + cfg.batch_size])
+            x = train_data.normalize(x).contiguous(memory_format=fmt)
             with torch.autocast(device.type, torch.bfloat16, enabled=cuda and cfg.bf16):
-                loss = F.cross_entropy(step_model(x), y)
+                loss = forward_loss(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             enforcer.grads()
