@@ -1,0 +1,74 @@
+"""Lottery ticket (LTH / IMP with rewinding, Frankle & Carbin 2019): the mask of an IRP run.
+
+Reads an IRP store (DESIGN.md: ``masks/<layer>`` bool ``[N+1, *shape]``, iteration 0 = dense).
+Options: ``store=`` (path); ``iteration=``, default the first iteration whose global density is
+<= the requested density (error if none; an explicit iteration denser than requested is an error).
+To hit the requested count exactly, the keep-score is the *survival count* (the number of
+iterations 0..i in which a weight was kept, AutoS Eq. 4 unnormalised) plus
+``0.5 * |theta_0| / max|theta_0|`` as a tie-breaker within a count. The result is therefore the
+IRP mask of iteration i, topped up with the weights pruned last, then those with the largest
+|theta_0|; when the requested density equals iteration i's, it is exactly the IRP mask. (Any valid
+i gives the same mask: the top-k by survival count; ``iteration`` records which IRP mask is used.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import zarr
+
+from .base import ScoringContext, register_method
+
+
+def read_irp_masks(store: str | Path) -> dict[str, np.ndarray]:
+    """``{layer: bool [N+1, *shape]}`` from an IRP store's ``masks`` group."""
+    if store is None:
+        raise ValueError("lottery needs store=<path of an IRP zarr store>")
+    if not Path(store).exists():
+        raise FileNotFoundError(f"IRP store not found: {store}")
+    group = zarr.open_group(str(store), mode="r")
+    if "masks" not in group:
+        raise ValueError(f"IRP store {store} has no 'masks' group")
+    sub = group["masks"]
+    return {k: np.asarray(sub[k][...]).astype(bool) for k in sub.array_keys()}
+
+
+def irp_densities(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Global density of each IRP iteration 0..N."""
+    kept = sum(m.reshape(m.shape[0], -1).sum(1) for m in masks.values())
+    total = sum(m[0].size for m in masks.values())
+    return kept / total
+
+
+@register_method("lottery", needs_data=False, store=None, iteration=None)
+def lottery_scores(ctx: ScoringContext) -> dict[str, torch.Tensor]:
+    irp = read_irp_masks(ctx.options["store"])
+    for n, p in ctx.params.items():
+        if n not in irp or tuple(irp[n].shape[1:]) != tuple(p.shape):
+            got = None if n not in irp else tuple(irp[n].shape[1:])
+            raise ValueError(f"IRP store layer {n!r}: shape {got}, model has {tuple(p.shape)}")
+    dens = irp_densities({n: irp[n] for n in ctx.params})
+    it = ctx.options["iteration"]
+    if it is None:
+        if ctx.density is None:
+            raise ValueError("lottery without a target density (score()) needs iteration=")
+        below = np.nonzero(dens <= ctx.density + 1e-12)[0]
+        if below.size == 0:
+            raise ValueError(
+                f"no IRP iteration reaches density {ctx.density:.6g} (lowest {dens.min():.6g})"
+            )
+        it = int(below[0])
+    it = int(it)
+    if not 0 <= it < len(dens):
+        raise ValueError(f"iteration {it} outside the IRP store's 0..{len(dens) - 1}")
+    if ctx.density is not None and dens[it] > ctx.density + 1e-12:
+        raise ValueError(f"IRP iteration {it} has density {dens[it]:.6g} > requested "
+                         f"{ctx.density:.6g}")
+    mags = {n: p.detach().abs().to("cpu", torch.float64) for n, p in ctx.params.items()}
+    top = max(float(m.max()) for m in mags.values()) or 1.0
+    return {
+        n: torch.from_numpy(irp[n][: it + 1].sum(0).astype(np.float64)) + 0.5 * mags[n] / top
+        for n in ctx.params
+    }
