@@ -1,10 +1,12 @@
 """Magnitude after training: one-shot magnitude pruning of the *trained* dense network, score
 ``|theta_trained|`` (Frankle et al. 2021, Sec. 3, the upper reference; METHODS.md). A reference
-method: it needs no scoring data but trained weights, option ``trained=`` (a state_dict or a model
+method: it needs no scoring data but trained weights, option ``trained=`` (a state_dict, its path, or a model
 with the same prunable layers). The mask is then applied to theta_0 (LTR-style retraining).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -14,6 +16,11 @@ from .base import ScoringContext, register_method
 
 
 def _weights(trained) -> dict[str, torch.Tensor]:
+    """Prunable weights from a model, a state_dict or the path of a saved state_dict."""
+    if isinstance(trained, (str, Path)):
+        if not Path(trained).exists():
+            raise FileNotFoundError(f"trained weights not found: {trained}")
+        trained = torch.load(trained, map_location="cpu", weights_only=True)
     if isinstance(trained, nn.Module):
         return {n: p.detach() for n, p in prunable_parameters(trained).items()}
     if isinstance(trained, dict):
