@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import zarr
 
+from ..masks import keep_count
 from .base import ScoringContext, register_method
 
 
@@ -35,11 +36,9 @@ def read_irp_masks(store: str | Path) -> dict[str, np.ndarray]:
     return {k: np.asarray(sub[k][...]).astype(bool) for k in sub.array_keys()}
 
 
-def irp_densities(masks: dict[str, np.ndarray]) -> np.ndarray:
-    """Global density of each IRP iteration 0..N."""
-    kept = sum(m.reshape(m.shape[0], -1).sum(1) for m in masks.values())
-    total = sum(m[0].size for m in masks.values())
-    return kept / total
+def irp_kept(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """Number of weights kept at each IRP iteration 0..N (all layers together)."""
+    return sum(m.reshape(m.shape[0], -1).sum(1) for m in masks.values())
 
 
 @register_method("lottery", needs_data=False, store=None, iteration=None)
@@ -49,22 +48,24 @@ def lottery_scores(ctx: ScoringContext) -> dict[str, torch.Tensor]:
         if n not in irp or tuple(irp[n].shape[1:]) != tuple(p.shape):
             got = None if n not in irp else tuple(irp[n].shape[1:])
             raise ValueError(f"IRP store layer {n!r}: shape {got}, model has {tuple(p.shape)}")
-    dens = irp_densities({n: irp[n] for n in ctx.params})
+    kept = irp_kept({n: irp[n] for n in ctx.params})
+    total = sum(p.numel() for p in ctx.params.values())
+    # "density <= requested" compared as counts: kept_i <= the requested keep count
+    k = None if ctx.density is None else keep_count(total, ctx.density)
     it = ctx.options["iteration"]
     if it is None:
-        if ctx.density is None:
+        if k is None:
             raise ValueError("lottery without a target density (score()) needs iteration=")
-        below = np.nonzero(dens <= ctx.density + 1e-12)[0]
+        below = np.nonzero(kept <= k)[0]
         if below.size == 0:
-            raise ValueError(
-                f"no IRP iteration reaches density {ctx.density:.6g} (lowest {dens.min():.6g})"
-            )
+            raise ValueError(f"no IRP iteration reaches density {ctx.density:.6g} "
+                             f"(lowest {kept.min() / total:.6g})")
         it = int(below[0])
     it = int(it)
-    if not 0 <= it < len(dens):
-        raise ValueError(f"iteration {it} outside the IRP store's 0..{len(dens) - 1}")
-    if ctx.density is not None and dens[it] > ctx.density + 1e-12:
-        raise ValueError(f"IRP iteration {it} has density {dens[it]:.6g} > requested "
+    if not 0 <= it < len(kept):
+        raise ValueError(f"iteration {it} outside the IRP store's 0..{len(kept) - 1}")
+    if k is not None and kept[it] > k:
+        raise ValueError(f"IRP iteration {it} has density {kept[it] / total:.6g} > requested "
                          f"{ctx.density:.6g}")
     mags = {n: p.detach().abs().to("cpu", torch.float64) for n, p in ctx.params.items()}
     top = max(float(m.max()) for m in mags.values()) or 1.0
