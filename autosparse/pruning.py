@@ -38,6 +38,8 @@ def check_args(args: argparse.Namespace) -> dict:
         raise ValueError(f"rounds must be >= 1, got {args.rounds!r}")
     if args.n_per_class < 1:
         raise ValueError(f"n-per-class must be >= 1, got {args.n_per_class!r}")
+    if args.ablation == "reinit" and args.ablation_seed == args.seed:
+        raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
     if not args.width > 0:
         raise ValueError(f"width must be > 0, got {args.width!r}")
     return parse_overrides(args.set)
@@ -71,8 +73,6 @@ def run_prune(args: argparse.Namespace) -> dict:
     if args.ablation == "reinit":
         # The retraining stage rebuilds theta_0 as build_model(..., seed=init_seed).
         init_seed = args.seed + REINIT_SEED_OFFSET if args.ablation_seed is None else ablation_seed
-        if init_seed == args.seed:
-            raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
         attrs["init_seed"] = init_seed
     write_mask_store(args.out, masks, info["scores"] if args.save_scores else None, attrs)
     return attrs

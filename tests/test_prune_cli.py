@@ -96,6 +96,7 @@ def no_prunable_model():
     ({"dataset": "nope"}, "unknown dataset 'nope'"),
     ({"extra": ["--ablation", "flip"]}, "unknown ablation 'flip'"),
     ({"extra": ["--scope", "layer"]}, "scope must be"),
+    ({"extra": ["--ablation", "reinit", "--ablation-seed", "0"]}, "init seed other than"),
     ({"model": "vgg16_bn"}, "does not fit"),  # 28x28 MNIST vanishes in VGG's 5 max-pools
     ({"model": "NOPRUNE"}, "no prunable"),
 ])
@@ -118,3 +119,24 @@ def test_bad_input_errors(data_root, tmp_path, capsys, monkeypatch, no_prunable_
     err = capsys.readouterr().err
     assert re.search(match, err), err
     assert not out.exists()
+
+
+def test_retrain_rebuilds_reinit_weights(data_root, tmp_path, monkeypatch):
+    """``train --mask`` of a reinit store builds theta_0 from the stored init_seed."""
+    import autosparse.retrain as retrain
+
+    out = tmp_path / "r.zarr"
+    assert main(_args(data_root, out, "--ablation", "reinit", "--ablation-seed", "5")) == 0
+    seeds = []
+    real = retrain.build_model
+
+    def recording(*a, seed=None, **k):
+        seeds.append(seed)
+        return real(*a, seed=seed, **k)
+
+    monkeypatch.setattr(retrain, "build_model", recording)
+    assert main(["train", "--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25",
+                 "--seed", "0", "--epochs", "1", "--train-per-class", "5", "--test-per-class",
+                 "5", "--data-root", str(data_root), "--mask", str(out),
+                 "--set", "progress=false"]) == 0
+    assert seeds == [5]
