@@ -15,7 +15,7 @@ from autosparse.store import write_arrays
 
 
 def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: float = 0.02,
-                   seed: int = 0) -> tuple[Path, list[dict[str, torch.Tensor]]]:
+                   seed: int = 0, theta0: bool = False) -> tuple[Path, list[dict[str, torch.Tensor]]]:
     """A real nested IMP-like record: masks[0] dense, then top-k of |theta_0| + noise among
     survivors down to ``final`` density. Returns the path and the per-iteration masks."""
     g = torch.Generator().manual_seed(seed)
@@ -29,6 +29,8 @@ def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: flo
         history.append(cur)
     root = zarr.open_group(str(path), mode="w")
     write_arrays(root, "masks", {n: torch.stack([h[n] for h in history]) for n in params})
+    if theta0:
+        write_arrays(root, "theta0", {n: p.detach() for n, p in params.items()})
     return path, history
 
 

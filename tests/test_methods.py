@@ -208,5 +208,10 @@ def test_lottery_reproduces_and_extends_irp_masks(lenet, tmp_path):
         autosparse.prune(lenet, "lottery", 0.99, store=str(store))
     with pytest.raises(ValueError, match="density"):
         autosparse.prune(lenet, "lottery", s, store=str(store), iteration=2)
+    other = autosparse.build_model("lenet_300_100", 10, width=0.2, seed=1)
+    store0, _ = make_irp_store(lenet, tmp_path / "irp0.zarr", theta0=True)
+    autosparse.prune(lenet, "lottery", 0.9, store=str(store0))  # matching theta_0 is accepted
+    with pytest.raises(ValueError, match="theta0"):
+        autosparse.prune(other, "lottery", 0.9, store=str(store0))
     with pytest.raises(FileNotFoundError):
         autosparse.prune(lenet, "lottery", 0.5, store=str(tmp_path / "missing.zarr"))

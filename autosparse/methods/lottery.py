@@ -9,6 +9,8 @@ iterations 0..i in which a weight was kept, AutoS Eq. 4 unnormalised) plus
 IRP mask of iteration i, topped up with the weights pruned last, then those with the largest
 |theta_0|; when the requested density equals iteration i's, it is exactly the IRP mask. (Any valid
 i gives the same mask: the top-k by survival count; ``iteration`` records which IRP mask is used.)
+With ``scope="local"`` the same keep-score is ranked within each layer. When the store has a
+``theta0`` group, the model must match it (a ticket belongs to its own initialisation).
 """
 
 from __future__ import annotations
@@ -23,8 +25,9 @@ from ..masks import keep_count
 from .base import ScoringContext, register_method
 
 
-def read_irp_masks(store: str | Path) -> dict[str, np.ndarray]:
-    """``{layer: bool [N+1, *shape]}`` from an IRP store's ``masks`` group."""
+def read_irp_masks(store: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``{layer: bool [N+1, *shape]}`` of an IRP store's ``masks`` group, and its ``theta0``
+    group (empty when absent)."""
     if store is None:
         raise ValueError("lottery needs store=<path of an IRP zarr store>")
     if not Path(store).exists():
@@ -33,7 +36,10 @@ def read_irp_masks(store: str | Path) -> dict[str, np.ndarray]:
     if "masks" not in group:
         raise ValueError(f"IRP store {store} has no 'masks' group")
     sub = group["masks"]
-    return {k: np.asarray(sub[k][...]).astype(bool) for k in sub.array_keys()}
+    masks = {k: np.asarray(sub[k][...]).astype(bool) for k in sub.array_keys()}
+    theta0 = group["theta0"] if "theta0" in group else None
+    return masks, {} if theta0 is None else {k: np.asarray(theta0[k][...])
+                                             for k in theta0.array_keys()}
 
 
 def irp_kept(masks: dict[str, np.ndarray]) -> np.ndarray:
@@ -43,11 +49,15 @@ def irp_kept(masks: dict[str, np.ndarray]) -> np.ndarray:
 
 @register_method("lottery", needs_data=False, store=None, iteration=None)
 def lottery_scores(ctx: ScoringContext) -> dict[str, torch.Tensor]:
-    irp = read_irp_masks(ctx.options["store"])
+    irp, theta0 = read_irp_masks(ctx.options["store"])
     for n, p in ctx.params.items():
         if n not in irp or tuple(irp[n].shape[1:]) != tuple(p.shape):
             got = None if n not in irp else tuple(irp[n].shape[1:])
             raise ValueError(f"IRP store layer {n!r}: shape {got}, model has {tuple(p.shape)}")
+        if n in theta0 and not np.allclose(theta0[n], p.detach().cpu().double().numpy(),
+                                           rtol=1e-6, atol=1e-8):
+            raise ValueError(f"the model's {n!r} differs from the IRP store's theta0 "
+                             "(another seed or model?): the ticket belongs to its own theta_0")
     kept = irp_kept({n: irp[n] for n in ctx.params})
     total = sum(p.numel() for p in ctx.params.values())
     # "density <= requested" compared as counts: kept_i <= the requested keep count

@@ -1,7 +1,7 @@
 """Magnitude after training: one-shot magnitude pruning of the *trained* dense network, score
 ``|theta_trained|`` (Frankle et al. 2021, Sec. 3, the upper reference; METHODS.md). A reference
-method: it needs no scoring data but trained weights, option ``trained=`` (a state_dict, its path, or a model
-with the same prunable layers). The mask is then applied to theta_0 (LTR-style retraining).
+method: it needs no scoring data but trained weights, option ``trained=`` (a state_dict, its path
+or a model with the same prunable layers). The pipeline retrains the mask from theta_0.
 """
 
 from __future__ import annotations
