@@ -52,11 +52,12 @@ def run_training(args: argparse.Namespace) -> dict:
     cfg = preset(args.model, args.dataset, **overrides)
     tr, te = load_data(args.dataset, args.data_root, args.train_per_class, args.test_per_class,
                        args.seed)
-    model = build_model(args.model, tr.num_classes, args.width, tuple(tr.spec.input_shape),
-                        seed=args.seed)
     masks, mask_attrs = None, {}
     if args.mask:
         masks, mask_attrs = read_mask_store(args.mask)
+    # theta_0 from the model seed, or from the mask's "reinit" ablation seed (pruning.py)
+    model = build_model(args.model, tr.num_classes, args.width, tuple(tr.spec.input_shape),
+                        seed=mask_attrs.get("init_seed", args.seed))
     result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint)
     final = {n: p.detach() != 0 for n, p in
              __import__("autosparse").prunable_parameters(model).items()}

@@ -3,7 +3,16 @@
 Adding a method is one new module here (decorated with ``register_method``) and its import below.
 """
 
-from . import magnitude, random, snip  # noqa: F401  (registration side effects)
+from . import (  # noqa: F401  (registration side effects)
+    grasp,
+    iter_snip,
+    lottery,
+    magnitude,
+    magnitude_after_training,
+    random,
+    snip,
+    synflow,
+)
 from .base import METHODS, get_method, list_methods, prune, register_method, score
 
 __all__ = ["METHODS", "get_method", "list_methods", "prune", "register_method", "score"]

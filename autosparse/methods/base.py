@@ -36,6 +36,7 @@ class ScoringContext:
     round: int  # 0-based round index
     rounds: int
     options: dict = field(default_factory=dict)
+    density: float | None = None  # this round's target density (None when called via score())
 
     @property
     def device(self) -> torch.device:
@@ -124,13 +125,17 @@ def _scoring_copy(model: nn.Module, masks: Masks, bn_mode: str) -> nn.Module:
     return work
 
 
-def _run(method: Method, model, batches, masks, rnd, rounds, options) -> dict[str, torch.Tensor]:
+def _run(
+    method: Method, model, batches, masks, rnd, rounds, options, density=None
+) -> dict[str, torch.Tensor]:
     opts = {**method.options, **options}
     bn_mode = opts.pop("bn_mode", method.bn_mode)
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
     work = _scoring_copy(model, masks, bn_mode)
-    ctx = ScoringContext(work, prunable_parameters(work), batches, masks, rnd, rounds, opts)
+    ctx = ScoringContext(
+        work, prunable_parameters(work), batches, masks, rnd, rounds, opts, density
+    )
     scores = method.fn(ctx)
     missing = set(ctx.params) - set(scores)
     if missing:
@@ -156,12 +161,16 @@ def score(
 def prune(
     model: nn.Module, method: str, sparsity: float, data: Iterable | None = None,
     scope: str = "global", rounds: int | None = None, schedule: str = "exponential",
-    return_info: bool = False, **options,
+    return_info: bool = False, invert: bool = False,
+    callback: Callable[[int, Masks, dict[str, torch.Tensor]], None] | None = None, **options,
 ):
     """Masks ``{param_name: bool}`` keeping exactly ``round((1 - sparsity) * N)`` weights.
 
     Iterative methods score the surviving weights over ``rounds`` rounds with densities
     d^(t/T), t = 1..T (``schedule="exponential"``), pruning only among survivors.
+    ``invert=True`` keeps the *lowest*-scoring survivors in every round instead (the "invert"
+    sanity ablation, Frankle et al. 2021 Sec. 5): scores are negated, never inverted as 1/score,
+    so counts stay exact. ``callback(round, masks, scores)`` is called after each round.
     With ``return_info=True`` returns ``(masks, info)``; info has the last scores and timings.
     """
     s = check_sparsity(sparsity)
@@ -177,8 +186,11 @@ def prune(
     masks = dense_masks(model)
     scores: dict[str, torch.Tensor] = {}
     for rnd, density in enumerate(density_schedule(1.0 - s, rounds, schedule)):
-        scores = _run(m, model, batches, masks, rnd, rounds, options)
-        masks = topk_masks(scores, density, scope, current=masks)
+        scores = _run(m, model, batches, masks, rnd, rounds, options, density)
+        ranked = {n: -v for n, v in scores.items()} if invert else scores
+        masks = topk_masks(ranked, density, scope, current=masks)
+        if callback is not None:
+            callback(rnd, masks, scores)
     masks = {n: mk.to(next(iter(_check_model(model).values())).device) for n, mk in masks.items()}
     if return_info:
         return masks, {"scores": scores, "scoring_time": time.perf_counter() - t0, "rounds": rounds}
@@ -188,13 +200,15 @@ def prune(
 # --- shared building blocks for score functions ------------------------------------------------
 
 
-def loss_gradients(ctx: ScoringContext, create_graph: bool = False) -> dict[str, torch.Tensor]:
-    """dL/dtheta of the mean cross-entropy, summed over the scoring batches."""
+def loss_gradients(
+    ctx: ScoringContext, create_graph: bool = False, temperature: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """dL/dtheta of the mean cross-entropy of ``logits / temperature``, summed over the batches."""
     names = list(ctx.params)
     params = [ctx.params[n] for n in names]
     total = [torch.zeros_like(p) for p in params]
     for x, y in ctx.batches or []:
-        loss = F.cross_entropy(ctx.model(x), y)
+        loss = F.cross_entropy(ctx.model(x) / temperature, y)
         grads = torch.autograd.grad(loss, params, create_graph=create_graph)
         total = [t + g for t, g in zip(total, grads)]
     return dict(zip(names, total))

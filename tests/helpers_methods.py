@@ -1,0 +1,48 @@
+"""Shared test inputs for every registered method (an IRP store for ``lottery``, trained weights
+for ``magnitude_after_training``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import zarr
+from torch import nn
+
+import autosparse
+from autosparse.masks import density_schedule, topk_masks
+from autosparse.store import write_arrays
+
+
+def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: float = 0.02,
+                   seed: int = 0, theta0: bool = False) -> tuple[Path, list[dict[str, torch.Tensor]]]:
+    """A real nested IMP-like record: masks[0] dense, then top-k of |theta_0| + noise among
+    survivors down to ``final`` density. Returns the path and the per-iteration masks."""
+    g = torch.Generator().manual_seed(seed)
+    params = autosparse.prunable_parameters(model)
+    cur = {n: torch.ones_like(p, dtype=torch.bool) for n, p in params.items()}
+    history = [cur]
+    for d in density_schedule(final, iterations):
+        scores = {n: p.detach().abs() + 0.1 * torch.rand(p.shape, generator=g)
+                  for n, p in params.items()}
+        cur = topk_masks(scores, d, current=cur)
+        history.append(cur)
+    root = zarr.open_group(str(path), mode="w")
+    write_arrays(root, "masks", {n: torch.stack([h[n] for h in history]) for n in params})
+    if theta0:
+        write_arrays(root, "theta0", {n: p.detach() for n, p in params.items()})
+    return path, history
+
+
+def method_options(name: str, model: nn.Module, tmp_path: Path) -> dict:
+    """Options a method needs besides data (the special inputs of the reference methods)."""
+    if name == "lottery":
+        store = tmp_path / "irp.zarr"
+        if not store.exists():
+            make_irp_store(model, store)
+        return {"store": str(store)}
+    if name == "magnitude_after_training":
+        g = torch.Generator().manual_seed(1)
+        return {"trained": {n: torch.randn(p.shape, generator=g)
+                            for n, p in autosparse.prunable_parameters(model).items()}}
+    return {}
