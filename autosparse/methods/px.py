@@ -140,7 +140,7 @@ def path_activation(ctx: ScoringContext, dtype: torch.dtype) -> torch.Tensor:
     """``G_k = sum_n g^k(x_n^2, 1, a_n)`` over all scoring samples (Eq. 7 network ``g``)."""
     g = copy.deepcopy(ctx.model).to(dtype)
     with torch.no_grad():
-        for name, p in ctx.params.items():
+        for name in ctx.params:
             p_g = g.get_parameter(name)
             p_g.copy_(ctx.masks[name].to(p_g.device, dtype))
     _zero_biases(g)
