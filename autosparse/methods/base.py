@@ -36,6 +36,7 @@ class ScoringContext:
     round: int  # 0-based round index
     rounds: int
     options: dict = field(default_factory=dict)
+    density: float | None = None  # density this round prunes to (None from score())
 
     @property
     def device(self) -> torch.device:
@@ -124,13 +125,17 @@ def _scoring_copy(model: nn.Module, masks: Masks, bn_mode: str) -> nn.Module:
     return work
 
 
-def _run(method: Method, model, batches, masks, rnd, rounds, options) -> dict[str, torch.Tensor]:
+def _run(
+    method: Method, model, batches, masks, rnd, rounds, options, density=None
+) -> dict[str, torch.Tensor]:
     opts = {**method.options, **options}
     bn_mode = opts.pop("bn_mode", method.bn_mode)
     if bn_mode not in BN_MODES:
         raise ValueError(f"bn_mode must be one of {BN_MODES}, got {bn_mode!r}")
     work = _scoring_copy(model, masks, bn_mode)
-    ctx = ScoringContext(work, prunable_parameters(work), batches, masks, rnd, rounds, opts)
+    ctx = ScoringContext(
+        work, prunable_parameters(work), batches, masks, rnd, rounds, opts, density
+    )
     scores = method.fn(ctx)
     missing = set(ctx.params) - set(scores)
     if missing:
@@ -177,7 +182,7 @@ def prune(
     masks = dense_masks(model)
     scores: dict[str, torch.Tensor] = {}
     for rnd, density in enumerate(density_schedule(1.0 - s, rounds, schedule)):
-        scores = _run(m, model, batches, masks, rnd, rounds, options)
+        scores = _run(m, model, batches, masks, rnd, rounds, options, density)
         masks = topk_masks(scores, density, scope, current=masks)
     masks = {n: mk.to(next(iter(_check_model(model).values())).device) for n, mk in masks.items()}
     if return_info:
