@@ -20,7 +20,8 @@ Not a score-based method: it builds the mask directly, layer by layer in network
    with effective nodes = C_in + C_out - #(rows with sum 0) - #(columns with sum 0), written with
    the usual linear slack variables. Deviation: ``sum M = k_l`` (authors: ``<=``) to hit the
    exact count. Large layers are solved in chunks of ``chunk_size`` output channels (authors: 32,
-   for C_in * C_out above ``chunk_pairs``), the layer budget split by largest remainder.
+   for C_in * C_out above ``chunk_pairs`` = 64 * 32, their ResNet-20 rule; Linear layers: chunks of
+   10 outputs above 5120 pairs), the layer budget split by largest remainder.
 4. Kernel positions of the ``M[i, o]`` entries drawn at random (seeded by ``seed``).
 
 Layer rules from the authors' ResNet-20 script (alpha 0.01, beta 1, max_p 9): 1x1 convolutions
@@ -161,7 +162,8 @@ def _path_counts(model: nn.Module, masks: dict, names: list[str], x: torch.Tenso
 
 @register_method(
     "npb", needs_data=False, bn_mode="eval", rounds=1, seed=0, alpha=0.01, beta=1.0,
-    max_p=9, shortcut_beta=0.001, chunk_size=32, chunk_pairs=2048, input_shape=None,
+    max_p=9, shortcut_beta=0.001, chunk_size=32, chunk_pairs=2048, linear_chunk_size=10,
+    linear_chunk_pairs=5120, input_shape=None,
     density=None,
 )
 def npb_masks(ctx: ScoringContext) -> dict[str, torch.Tensor]:
@@ -212,7 +214,10 @@ def npb_masks(ctx: ScoringContext) -> dict[str, torch.Tensor]:
         if len(p_in) != c_in:
             raise ValueError(f"npb: input of {n!r} has {len(p_in)} channels, weight {c_in}")
         # chunks of output channels, the budget split by largest remainder
-        step = chunk if (c_in * c_out > int(o["chunk_pairs"]) and w.dim() == 4) else c_out
+        conv = w.dim() == 4
+        step = chunk if conv else int(o["linear_chunk_size"])
+        if c_in * c_out <= int(o["chunk_pairs"] if conv else o["linear_chunk_pairs"]):
+            step = c_out
         starts = list(range(0, c_out, step))
         per = {s: counts[n] * (min(s + step, c_out) - s) / c_out for s in starts}
         caps = {s: (min(s + step, c_out) - s) * c_in * kh * kw for s in starts}
