@@ -34,10 +34,11 @@ class LeNet300100(nn.Module):
         self.fc1 = nn.Linear(in_features, h1)
         self.fc2 = nn.Linear(h1, h2)
         self.fc3 = nn.Linear(h2, num_classes)
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()  # modules, not F.relu: PX swaps them
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
-        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return self.fc3(self.relu2(self.fc2(self.relu1(self.fc1(x)))))
 
 
 class BasicBlock(nn.Module):
@@ -54,11 +55,12 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Sequential(
                 nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
             )
+        self.relu1, self.relu2 = nn.ReLU(), nn.ReLU()  # one module per call site (PX gates)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.relu1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return F.relu(out + self.shortcut(x))
+        return self.relu2(out + self.shortcut(x))
 
 
 class ResNet(nn.Module):
@@ -80,9 +82,10 @@ class ResNet(nn.Module):
             layers.append(nn.Sequential(*blocks_))
         self.layers = nn.Sequential(*layers)
         self.fc = nn.Linear(cin, num_classes)
+        self.relu = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.layers(F.relu(self.bn1(self.conv1(x))))
+        out = self.layers(self.relu(self.bn1(self.conv1(x))))
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(out, 1), 1))
 
 
@@ -148,11 +151,16 @@ vgg16_bn = _vgg("vgg16_bn")
 vgg19_bn = _vgg("vgg19_bn")
 
 
-def kaiming_init_(model: nn.Module) -> nn.Module:
-    """Kaiming-normal (fan-in, ReLU) weights, zero biases, BatchNorm (1, 0), in place."""
+def kaiming_init_(model: nn.Module, generator: torch.Generator | None = None) -> nn.Module:
+    """Kaiming-normal (fan-in, ReLU) weights, zero biases, BatchNorm (1, 0), in place.
+
+    ``generator`` (optional) draws the weights instead of the global RNG.
+    """
     for m in model.modules():
         if isinstance(m, PRUNABLE_TYPES):
-            nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            nn.init.kaiming_normal_(
+                m.weight, mode="fan_in", nonlinearity="relu", generator=generator
+            )
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.modules.batchnorm._BatchNorm):
