@@ -12,6 +12,7 @@ import sys
 
 # Stage modules contributing subcommands, in the order of the paper's pipeline.
 STAGE_MODULES = ["autosparse.retrain"]
+STAGE_MODULES.append("autosparse.scorer")
 
 
 def str2bool(value: str) -> bool:
