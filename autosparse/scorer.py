@@ -173,7 +173,8 @@ class FeatureStats:
     """Per-group (one group = one layer of one network) statistics of theta_0 and g_0 for
     :func:`normalize_features`, accumulated in one streaming pass: count, mean, std (float64
     sums), per-network totals, and quantiles of |x| from the bottom-``SAMPLE_SIZE`` rows by hash
-    (a deterministic uniform sample, independent of row order)."""
+    (hash of flat_index: a deterministic uniform sample, independent of row order and identical
+    for a layer whether read from a survival dataset or taken from the network itself)."""
 
     def __init__(self) -> None:
         self.keys: list[tuple[str, str]] = []  # (network/run, layer)
@@ -190,11 +191,15 @@ class FeatureStats:
             self._sample.append((np.zeros(0, np.uint64), np.zeros((0, 2))))
         return self._index[key]
 
-    def update(self, gid: int, theta0: np.ndarray, grad0: np.ndarray, hashes: np.ndarray) -> None:
+    def update(self, gid: int, theta0: np.ndarray, grad0: np.ndarray, flat_index: np.ndarray
+               ) -> None:
+        """Add rows of group ``gid`` (``flat_index`` keys the sample: unique within a layer)."""
         t, g = np.asarray(theta0, np.float64), np.asarray(grad0, np.float64)
         self._sums[gid] += [t.size, t.sum(), g.sum(), (t * t).sum(), (g * g).sum()]
         h0, v0 = self._sample[gid]
-        h = np.concatenate([h0, _splitmix(hashes ^ np.uint64(0x5DEECE66D))])
+        with np.errstate(over="ignore"):
+            key = _splitmix(np.asarray(flat_index, np.int64).astype(np.uint64) ^ _M2)
+        h = np.concatenate([h0, key])
         v = np.concatenate([v0, np.stack([np.abs(t), np.abs(g)], 1)])
         if h.size > SAMPLE_SIZE:
             keep = np.argsort(h, kind="stable")[:SAMPLE_SIZE]
@@ -353,6 +358,11 @@ class TrainScorerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         if not (self.lr > 0 and self.width > 0):
             raise ValueError(f"lr and width must be > 0, got {self.lr!r}, {self.width!r}")
+        if self.image_size is not None:
+            step = 32 if self.arch == "vgg19" else 1  # VGG-19 halves the map five times
+            if int(self.image_size) < max(step, 1) or int(self.image_size) % step:
+                raise ValueError(f"image_size must be a positive multiple of {step} for arch "
+                                 f"{self.arch!r}, got {self.image_size!r}")
         if not 0 < self.val_percent < 100:
             raise ValueError(f"val_percent must lie in (0, 100), got {self.val_percent!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -477,7 +487,7 @@ def survival_stats(dataset: pds.Dataset, read_batch: int = 65536) -> dict:
             acc.group(*key)  # same order as groups
         for gid in np.unique(b["gid"]).tolist():
             rows = b["gid"] == gid
-            acc.update(gid, b["theta0"][rows], b["grad0"][rows], b["hash"][rows])
+            acc.update(gid, b["theta0"][rows], b["grad0"][rows], b["flat_index"][rows])
     return {**acc.to_dict(), "rows": n}
 
 
@@ -501,12 +511,15 @@ def stream_split(
     dataset: pds.Dataset, split: str, val_percent: float, batch_size: int,
     shuffle_buffer: int = 0, seed: int = 0, read_batch: int = 65536,
     columns: Sequence[str] | None = None, groups: dict[tuple[str, str], int] | None = None,
+    grow: bool | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Minibatches (dicts of numpy columns) of the ``"train"`` or ``"val"`` rows.
 
     Each row of the split appears exactly once per pass. With ``shuffle_buffer > 0`` rows are
     shuffled within a buffer of that many rows (filled from record batches, the file order also
-    permuted) under ``seed``; otherwise they come in file order. The last batch may be short."""
+    permuted) under ``seed``; otherwise they come in file order. The last batch may be short.
+    ``gid`` indexes ``groups`` (``{(run, layer): i}``; new keys are added when ``grow``, default:
+    when no ``groups`` are given; otherwise an unknown key is an error)."""
     _check_choice("split", split, ("train", "val"))
     rng = np.random.default_rng(seed)
     buf: list[dict[str, np.ndarray]] = []
@@ -523,7 +536,8 @@ def stream_split(
             yield {k: v[i:i + batch_size] for k, v in block.items()}
         return {k: v[stop:] for k, v in block.items()}
 
-    for b in iter_rows(dataset, read_batch, order_seed, groups, grow=groups is None):
+    grow = groups is None if grow is None else grow
+    for b in iter_rows(dataset, read_batch, order_seed, groups, grow=grow):
         keep = is_validation(b["hash"], val_percent)
         if split == "train":
             keep = ~keep
@@ -618,7 +632,7 @@ def train_scorer(
     model = init_scorer(config).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     gen = torch.Generator().manual_seed(config.seed)
-    history = [{"epoch": 0, "train_loss": float("nan"), "train_rows": 0, "seconds": 0.0,
+    history = [{"epoch": 0, "train_loss": None, "train_rows": 0, "seconds": 0.0,
                 **evaluate_split(model, dataset, stats, config, device)}]
     if log:
         log(f"scorer epoch 0: val mse {history[0]['val_mse']:.5f} spearman "
@@ -733,7 +747,7 @@ class Scorer:
         for name, f in feats.items():
             t = f["theta0"].reshape(-1).numpy()
             acc.update(acc.group("target", name), t, f["grad0"].reshape(-1).numpy(),
-                       row_hash("target", name, np.arange(t.size)))
+                       np.arange(t.size))
         stats = acc.to_dict()
         out = {}
         for gid, (name, f) in enumerate(feats.items()):

@@ -78,3 +78,8 @@ def write_survival(out: Path, mnist_train, seed: int = 0, width: float = 0.25, r
         pq.write_table(table, out / f"part-{part}.parquet", compression="zstd",
                        row_group_size=20000)
     return out
+
+
+def survival_fixture(tmp_path_factory, mnist, name: str = "surv", seed: int = 0) -> Path:
+    """Build (once per call) the survival dataset of ``seed`` under a fresh temp dir."""
+    return write_survival(tmp_path_factory.mktemp(name) / "data", mnist[0], seed=seed)
