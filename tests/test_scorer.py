@@ -237,7 +237,8 @@ def test_cli_scorer_train(surv, tmp_path, capsys):
     out = tmp_path / "s.pt"
     rc = main(["scorer-train", "--data", str(surv), "--arch", "mlp", "--inputs", "grad",
                "--normalize", "layer_rank", "--epochs", "1", "--batch-size", "512",
-               "--shuffle-buffer", "8192", "--out", str(out)])
+               "--shuffle-buffer", "8192", "--val-percent", "50", "--threads", "1",
+               "--out", str(out)])
     assert rc == 0
     sc = S.Scorer.load(out)
     assert sc.config.inputs == "grad" and sc.config.normalize == "layer_rank"
