@@ -369,6 +369,11 @@ class TrainScorerConfig:
         return self
 
     @property
+    def predict_batch(self) -> int:
+        """Rows per inference forward: large for the MLP, bounded for the image backbones."""
+        return 65536 if self.arch == "mlp" else max(1024, self.batch_size)
+
+    @property
     def n_features(self) -> int:
         return len(INPUTS[self.inputs]) + (len(CONTEXT_COLUMNS) if self.context else 0)
 
@@ -596,7 +601,8 @@ def evaluate_split(model, dataset, stats, config: TrainScorerConfig, device) -> 
     preds, targets = [], []
     for b in stream_split(dataset, "val", config.val_percent, 65536, 0,
                           read_batch=config.read_batch, groups=stats_groups(stats)):
-        preds.append(_predict_array(model, batch_features(b, stats, config), device))
+        preds.append(_predict_array(model, batch_features(b, stats, config), device,
+                                    config.predict_batch))
         targets.append(b["score"].astype(np.float32))
     p = np.concatenate(preds) if preds else np.zeros(0, np.float32)
     t = np.concatenate(targets) if targets else np.zeros(0, np.float32)
@@ -761,11 +767,12 @@ class Scorer:
             out[name] = x
         return out
 
-    def predict(self, x: np.ndarray, batch_size: int = 65536) -> np.ndarray:
+    def predict(self, x: np.ndarray, batch_size: int | None = None) -> np.ndarray:
         device = next(self.model.parameters()).device
-        return _predict_array(self.model, np.ascontiguousarray(x, np.float32), device, batch_size)
+        return _predict_array(self.model, np.ascontiguousarray(x, np.float32), device,
+                              batch_size or self.config.predict_batch)
 
-    def score_features(self, feats: Mapping[str, Mapping], batch_size: int = 65536
+    def score_features(self, feats: Mapping[str, Mapping], batch_size: int | None = None
                        ) -> dict[str, torch.Tensor]:
         """Predicted survival score per weight, shaped like each weight (Eq. 3)."""
         self.check_inputs()
