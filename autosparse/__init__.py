@@ -5,6 +5,7 @@ from .data import class_balanced_subset, list_datasets, load_dataset
 from .masks import apply_masks, mask_stats, topk_masks
 from .methods import list_methods, prune, score
 from .models import build_model, list_models, prunable_parameters
+from .scorer import Scorer, TrainScorerConfig, initial_features, train_scorer
 from .train import TrainConfig, evaluate, preset, train
 
 __version__ = "0.1.0"
@@ -14,4 +15,5 @@ __all__ = [
     "list_datasets", "list_methods", "list_models", "load_dataset", "mask_stats", "preset",
     "prunable_parameters", "prune", "prune_ablated", "reinit_model", "score",
     "shuffle_masks", "topk_masks", "train",
+    "Scorer", "TrainScorerConfig", "initial_features", "train_scorer",
 ]

@@ -4,6 +4,7 @@ Adding a method is one new module here (decorated with ``register_method``) and 
 """
 
 from . import (  # noqa: F401  (registration side effects)
+    autos,
     grasp,
     iter_snip,
     lottery,
