@@ -57,5 +57,5 @@ def cifar_batch(cifar10):
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.set_num_threads(1)
     yield

@@ -45,4 +45,9 @@ def method_options(name: str, model: nn.Module, tmp_path: Path) -> dict:
         g = torch.Generator().manual_seed(1)
         return {"trained": {n: torch.randn(p.shape, generator=g)
                             for n, p in autosparse.prunable_parameters(model).items()}}
+    if name == "autos":  # an initialised (untrained) cheap scorer: counts do not depend on training
+        from autosparse.scorer import Scorer, TrainScorerConfig, init_scorer
+
+        cfg = TrainScorerConfig(arch="mlp", normalize="layer_standardize", seed=0).validate()
+        return {"scorer": Scorer(init_scorer(cfg), cfg)}
     return {}

@@ -13,6 +13,11 @@ from autosparse.masks import density_schedule, is_nested, keep_count, mask_stats
 
 ITERATIVE_ROUNDS = 3  # keep iterative methods cheap in tests
 
+# NPB solves an integer program per layer (~25 s on LeNet here): its generic cases run with
+# `pytest -m slow`; tests/test_npb.py checks its exact counts on ResNet-20 in the fast set.
+METHODS = [pytest.param(m, marks=pytest.mark.slow) if m == "npb" else m
+           for m in autosparse.list_methods()]
+
 
 @pytest.fixture(autouse=True)
 def _one_thread(_torch_threads):
@@ -32,7 +37,7 @@ def _prune(model, name, sparsity, batch, tmp_path, **kw):
                             **method_options(name, model, tmp_path), **kw)
 
 
-@pytest.mark.parametrize("name", autosparse.list_methods())
+@pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9, 0.98])
 def test_exact_count_global(name, sparsity, lenet, mnist_batch, tmp_path):
     masks = _prune(lenet, name, sparsity, mnist_batch, tmp_path)
@@ -40,7 +45,7 @@ def test_exact_count_global(name, sparsity, lenet, mnist_batch, tmp_path):
     assert mask_stats(masks)["kept"] == keep_count(n, 1 - sparsity)
 
 
-@pytest.mark.parametrize("name", autosparse.list_methods())
+@pytest.mark.parametrize("name", METHODS)
 def test_exact_count_local(name, lenet, mnist_batch, tmp_path):
     masks = _prune(lenet, name, 0.8, mnist_batch, tmp_path, scope="local")
     for n, p in autosparse.prunable_parameters(lenet).items():
@@ -56,7 +61,7 @@ def test_exact_count_resnet_bn(cifar_batch, tmp_path):
         assert mask_stats(masks)["kept"] == keep_count(n, 0.05), name
 
 
-@pytest.mark.parametrize("name", autosparse.list_methods())
+@pytest.mark.parametrize("name", METHODS)
 def test_deterministic_and_model_untouched(name, lenet, mnist_batch, tmp_path):
     before = {k: v.clone() for k, v in lenet.state_dict().items()}
     a = _prune(lenet, name, 0.9, mnist_batch, tmp_path)

@@ -1,0 +1,27 @@
+# The two commands of the README. Both set up .venv on first use (idempotent) and then run.
+#   make run    the main job with the default (quick, CPU-sized) configuration
+#   make test   the test suite (fast set; `make test-slow` adds the long checks)
+PY := .venv/bin/python
+CORES ?= 8
+TARGET ?= results/table4.csv
+
+.PHONY: setup run test test-slow lint bench
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: setup
+	.venv/bin/snakemake --cores $(CORES) $(TARGET)
+
+test: setup
+	$(PY) -m pytest
+
+test-slow: setup
+	$(PY) -m pytest -m slow
+
+lint: setup
+	.venv/bin/ruff check autosparse tests benchmarks
