@@ -343,7 +343,7 @@ def run_irp(
         rewind(model, init_state)
         ck = ckdir / f"iter{i}.pt"
         res = train(model, train_data, test_data, cfg.train_config(i), masks=current,
-                    checkpoint=ck, log=lambda m: None)
+                    checkpoint=ck, log=lambda m: m.startswith("resuming") and log(m))
         t_train = time.perf_counter() - t0
         new, _ = prune_step(model, cfg.criterion, densities[i], current, batches, cfg.scope,
                             seed=cfg.data_seed * 100003 + i)

@@ -130,6 +130,28 @@ def test_resume_after_uncommitted_garbage_equals_uninterrupted(runs, tmp_path, d
     assert_same_store(out, runs["snip"])
 
 
+def test_resume_mid_iteration_from_training_checkpoint(tmp_path, data_root):
+    """Iteration 2 died after its first of two epochs (its epoch checkpoint exists): the rerun
+    resumes inside the iteration and ends bit-identical to an uninterrupted run."""
+    cfg = tiny(train_overrides={"epochs": 2})
+    clean, out = tmp_path / "c.zarr", tmp_path / "r.zarr"
+    irp.run_irp(cfg, clean, data_root, log=lambda m: None)
+    irp.run_irp(cfg, out, data_root, log=lambda m: None, stop_after=1)
+    tr, te = irp.load_data(cfg, data_root)
+    model = irp.init_model(cfg, 10, tr.spec.input_shape)
+    half = irp.dataclasses.replace(cfg.train_config(2), epochs=1)
+    ck = tmp_path / "r.zarr.ckpt" / "iter2.pt"
+    autosparse.train(model, tr, te, half, masks=irp.read_masks(irp.open_store(out), 1),
+                     checkpoint=ck, log=lambda m: None)
+    assert ck.exists()
+    msgs: list[str] = []
+    irp.run_irp(cfg, out, data_root, log=msgs.append)
+    assert any("resuming at iteration 2" in m for m in msgs)
+    assert any("at epoch 1/2" in m for m in msgs)  # the epoch checkpoint was used
+    assert_same_store(out, clean)
+
+
+@pytest.mark.slow
 def test_sigkill_mid_training_resumes_to_identical_store(tmp_path, data_root):
     """A real kill -9 inside iteration 2's training (after its first epoch checkpoint)."""
     args = ["irp", "--model", "lenet_300_100", "--dataset", "mnist", "--criterion", "snip",
