@@ -1,5 +1,6 @@
 """AutoSparse: pruning at initialization, learned from iterative rewind pruning."""
 
+from . import irp, survival
 from .data import class_balanced_subset, list_datasets, load_dataset
 from .masks import apply_masks, mask_stats, topk_masks
 from .methods import list_methods, prune, score
@@ -9,7 +10,7 @@ from .train import TrainConfig, evaluate, preset, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "TrainConfig", "apply_masks", "build_model", "class_balanced_subset", "evaluate",
+    "TrainConfig", "apply_masks", "irp", "survival", "build_model", "class_balanced_subset", "evaluate",
     "list_datasets", "list_methods", "list_models", "load_dataset", "mask_stats", "preset",
     "prunable_parameters", "prune", "score", "topk_masks", "train",
 ]

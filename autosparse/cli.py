@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Stage modules contributing subcommands, in the order of the paper's pipeline.
-STAGE_MODULES = ["autosparse.irp", "autosparse.retrain"]
+STAGE_MODULES = ["autosparse.irp", "autosparse.survival", "autosparse.retrain"]
 
 
 def str2bool(value: str) -> bool:

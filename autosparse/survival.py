@@ -249,6 +249,22 @@ def register_cli(sub) -> None:
     t.add_argument("--out", type=Path, default=None, help="CSV path")
     t.set_defaults(func=_cmd_table9)
 
+    f = sub.add_parser("fig1", help="Figure 1: survival score vs theta_0 and PaI scores at init")
+    f.add_argument("--irp", type=Path, required=True, help="IRP store")
+    f.add_argument("--methods", nargs="*", default=["snip", "grasp"], help="panel (b) methods")
+    f.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+    f.add_argument("--out", type=Path, required=True, help="PNG path")
+    f.set_defaults(func=_cmd_fig1)
+
+
+def _cmd_fig1(args: argparse.Namespace) -> int:
+    from .figures.survival import figure1
+
+    for note in figure1(args.irp, args.out, args.methods, args.data_root):
+        print(f"note: {note}")
+    print(f"wrote {args.out}")
+    return 0
+
 
 def _cmd_table9(args: argparse.Namespace) -> int:
     df = table9(args.irp)

@@ -116,3 +116,17 @@ def test_table9_pairs(stores):
     assert row.n_pairs == 1 and row.ccc == pytest.approx(survival.ccc(scores["mag"],
                                                                       scores["mag_s1"]))
     assert len(t) == 3 * 2  # (snip,snip), (snip,mag), (mag,mag) x same/different
+
+
+def test_figure1_skips_missing_method(stores, tmp_path, data_root):
+    from autosparse.figures.survival import figure1, init_scores
+
+    notes = figure1(stores["snip"], tmp_path / "f.png", ("snip", "no_such_method"), data_root,
+                    max_points=2000)
+    assert notes == ["no_such_method: not registered in this build, panel skipped"]
+    assert (tmp_path / "f.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # panel (b) uses the registry's SNIP scores on theta_0 (flattened in layer order)
+    s, _ = init_scores(stores["snip"], ["snip"], data_root)
+    n = sum(p.numel() for p in autosparse.prunable_parameters(
+        autosparse.build_model("lenet_300_100", 10, 0.1, (1, 28, 28))).values())
+    assert s["snip"].shape == (n,) and (s["snip"] >= 0).all()
