@@ -112,6 +112,11 @@ class IRPConfig:
         over = {**self.train_overrides, "seed": self.data_seed * 100003 + iteration}
         return preset(self.model, self.dataset, **over)
 
+    def score_seed(self, iteration: int) -> int:
+        """Seed option passed to the criterion (random scores): depends on theta_0's seed, the
+        data seed and the iteration, so no two runs or iterations share random scores."""
+        return (self.seed * 1_000_003 + self.data_seed) * 1_009 + iteration
+
     def identity(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -346,7 +351,7 @@ def run_irp(
                     checkpoint=ck, log=lambda m: m.startswith("resuming") and log(m))
         t_train = time.perf_counter() - t0
         new, _ = prune_step(model, cfg.criterion, densities[i], current, batches, cfg.scope,
-                            seed=cfg.data_seed * 100003 + i)
+                            seed=cfg.score_seed(i))
         if not is_nested(new, current):
             raise RuntimeError(f"iteration {i}: mask not nested in iteration {i - 1}'s")
         kept = sum(int(m.sum()) for m in new.values())
