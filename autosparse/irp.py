@@ -48,10 +48,12 @@ import zarr
 from torch import nn
 
 from .data import ImageTensorDataset, class_balanced_subset
-from .masks import Masks, dense_masks, density_schedule, is_nested, topk_masks
+from .masks import Masks, dense_masks, density_schedule, is_nested, keep_count, topk_masks
 from .methods import get_method, score
 from .methods.base import ScoringContext, loss_gradients
 from .models import build_model, prunable_parameters
+from .retrain import add_training_args, parse_overrides
+from .retrain import load_data as load_split_data
 from .store import atomic_dir, config_hash, provenance, write_mask_store
 from .train import TrainConfig, _fmt_time, preset, train
 
@@ -125,9 +127,8 @@ class IRPConfig:
 
 
 def load_data(cfg: IRPConfig, root=None) -> tuple[ImageTensorDataset, ImageTensorDataset]:
-    from .retrain import load_data as _load
-
-    return _load(cfg.dataset, root, cfg.train_per_class, cfg.test_per_class, cfg.seed)
+    """The run's train/test data (class-balanced subsets when configured)."""
+    return load_split_data(cfg.dataset, root, cfg.train_per_class, cfg.test_per_class, cfg.seed)
 
 
 def init_model(cfg: IRPConfig, num_classes: int, input_shape) -> nn.Module:
@@ -356,6 +357,9 @@ def run_irp(
             raise RuntimeError(f"iteration {i}: mask not nested in iteration {i - 1}'s")
         kept = sum(int(m.sum()) for m in new.values())
         total = sum(m.numel() for m in new.values())
+        if kept != keep_count(total, densities[i]):
+            raise RuntimeError(f"iteration {i}: kept {kept} weights, expected "
+                               f"{keep_count(total, densities[i])}")
         record = {"density": kept / total, "train_density": densities[i - 1],
                   "test_accuracy": res.test_accuracy, "test_loss": res.test_loss}
         _commit(root, i, new, model if cfg.save_trained else None,
@@ -401,8 +405,6 @@ def inspect_store(path: str | os.PathLike) -> str:
 
 
 def config_from_args(args: argparse.Namespace) -> IRPConfig:
-    from .retrain import parse_overrides
-
     overrides = parse_overrides(args.set)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -426,8 +428,7 @@ def _cmd_irp(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub) -> None:
-    from .cli import str2bool
-    from .retrain import add_training_args
+    from .cli import str2bool  # cli imports the stage modules: import it lazily
 
     p = sub.add_parser("irp", help="iterative rewind pruning into a zarr store (Alg. 2)")
     add_training_args(p)
@@ -453,6 +454,11 @@ def register_cli(sub) -> None:
     e.add_argument("store", type=Path)
     e.add_argument("--iteration", type=int, default=None, help="default: the last committed")
     e.add_argument("--out", type=Path, required=True)
-    e.set_defaults(func=lambda a: export_mask(
-        a.store, committed(open_store(a.store)) if a.iteration is None else a.iteration, a.out)
-        or 0)
+    e.set_defaults(func=_cmd_export)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    it = committed(open_store(args.store)) if args.iteration is None else args.iteration
+    export_mask(args.store, it, args.out)
+    print(f"wrote {args.out} (iteration {it})")
+    return 0

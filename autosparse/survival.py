@@ -41,6 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .irp import committed, open_store, read_layer, survival_counts
 from .store import atomic_dir
 
 META_KEY = b"autosparse"
@@ -63,8 +64,6 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int, str]:
 
 def from_store(store: str | os.PathLike, allow_partial: bool = False) -> tuple[pd.DataFrame, dict]:
     """Survival rows of one IRP store (Eq. 4) and its attrs."""
-    from .irp import committed, open_store, read_layer, survival_counts
-
     root = open_store(store)
     attrs = dict(root.attrs)
     c = committed(root)

@@ -227,3 +227,23 @@ def test_random_criterion_scores_differ_between_inits(tmp_path, data_root):
     assert overlap < 0.5  # independent draws at density 0.01^(1/1): ~1 % overlap expected
     cfg = tiny("random", iterations=3)
     assert len({cfg.score_seed(i) for i in range(1, 4)}) == 3
+
+
+def test_cli_equals_library_and_inspect(runs, tmp_path, data_root, capsys):
+    """The CLI maps its flags onto the same run: identical store (same config hash) as the
+    library call; ``inspect`` and ``export-mask`` work on it."""
+    from autosparse.cli import main
+
+    out = tmp_path / "cli.zarr"
+    assert main(["irp", "--model", "lenet_300_100", "--dataset", "mnist", "--criterion", "snip",
+                 "--iterations", "3", "--width", "0.1", "--epochs", "1", "--train-per-class",
+                 "20", "--test-per-class", "10", "--data-root", str(data_root),
+                 "--out", str(out)]) == 0
+    assert_same_store(out, runs["snip"])
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    assert "committed iterations: 3/3" in capsys.readouterr().out
+    assert main(["export-mask", str(out), "--out", str(tmp_path / "m.zarr")]) == 0
+    assert "(iteration 3)" in capsys.readouterr().out
+    assert main(["irp", "--model", "lenet_300_100", "--dataset", "mnist", "--criterion", "nope",
+                 "--out", str(tmp_path / "x.zarr")]) == 2
