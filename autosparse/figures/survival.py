@@ -71,6 +71,8 @@ def figure1(store: str | os.PathLike, out: str | os.PathLike,
                 label="bin mean")
         ax.set_xlabel("initial weight $\\theta_0$" if x == "theta0" else f"{x} at init")
         ax.set_ylabel("survival score (Eq. 4)")
+    axes[0][0].legend(loc="upper right", markerscale=3, fontsize=7, title="layer",
+                      title_fontsize=7, framealpha=0.8)
     axes[0][0].set_title("(a) survival vs $\\theta_0$")
     for ax, m in zip(axes[0][1:], scores):
         ax.set_title(f"(b) survival vs {m}")
