@@ -11,7 +11,10 @@ import importlib
 import sys
 
 # Stage modules contributing subcommands, in the order of the paper's pipeline.
-STAGE_MODULES = ["autosparse.pruning", "autosparse.retrain", "autosparse.scorer"]
+STAGE_MODULES = [
+    "autosparse.irp", "autosparse.survival", "autosparse.scorer", "autosparse.pruning",
+    "autosparse.retrain",
+]
 
 
 def str2bool(value: str) -> bool:
