@@ -11,7 +11,7 @@ import importlib
 import sys
 
 # Stage modules contributing subcommands, in the order of the paper's pipeline.
-STAGE_MODULES = ["autosparse.retrain"]
+STAGE_MODULES = ["autosparse.retrain", "autosparse.tables", "autosparse.figures"]
 
 
 def str2bool(value: str) -> bool:
