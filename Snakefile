@@ -4,7 +4,7 @@
 #   snakemake --profile slurm all                       SLURM (slurm/config.yaml)
 # Logic lives in the package: autosparse/workflow_paths.py (names, paths) and
 # autosparse/workflow_config.py (config checks, what each target needs).
-import json
+import importlib.util
 import sys
 
 from snakemake.utils import min_version, validate
@@ -12,15 +12,27 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 
-from autosparse import workflow_config as wc  # noqa: E402
-from autosparse import workflow_paths as wp  # noqa: E402
+
+def _load(name):
+    """Load autosparse/<name>.py by path: planning the DAG must not import torch (a no-op run
+    stays ~1 s); the package is imported only when the registry-name cache is stale."""
+    spec = importlib.util.spec_from_file_location(
+        f"autosparse_{name}", f"{workflow.basedir}/autosparse/{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
 
 
-configfile: "config/config.yaml"
+wp = _load("workflow_paths")
+wc = _load("workflow_config")
 
 
-validate(config, "config/schema.yaml")
-wc.check_config(config, workflow.basedir)
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+validate(config, f"{workflow.basedir}/config/schema.yaml")
+wc.check_config(config, workflow.basedir, cache=".snakemake/autosparse-registries.json")
 
 resource_scopes:
     gpu="local",
@@ -30,7 +42,7 @@ wildcard_constraints:
     **wp.WILDCARDS,
 
 
-DATA = config["data_root"]
+DATA = wc.data_root(config, workflow.basedir)
 GPU = config.get("gpus_per_job", 0)
 # Prefix of training commands: one local device per job (see autosparse/devices.py).
 RUN = ("python -m autosparse.devices --gpus " + ",".join(map(str, config["local_gpus"])) + " -- "
@@ -45,6 +57,9 @@ def sets(items):
 def opt(flag, value):
     """`--flag value`, or nothing when value is None."""
     return "" if value is None else f"{flag} {value}"
+
+
+report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/irp.smk"

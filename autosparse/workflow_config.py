@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from . import workflow_paths as wp
+try:
+    from . import workflow_paths as wp
+except ImportError:  # loaded by file path from the Snakefile, without the (torch-importing) package
+    import autosparse_workflow_paths as wp  # type: ignore[no-redef]
 
 TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9",
           "px_table2"]
@@ -40,18 +43,52 @@ def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
             yield from _walk(v, f"{key}[{i}]")
 
 
-def check_config(config: Mapping, repo_root: str | Path = ".") -> None:
-    """Reject values the schema cannot see: sparsities outside (0, 1), unknown models, datasets,
-    methods and criteria (against the registries), a missing data root. Raises
-    :class:`WorkflowConfigError` naming the key."""
-    from .data import list_datasets
-    from .methods import list_methods
-    from .models import list_models
+def data_root(config: Mapping, repo_root: str | Path = ".") -> Path:
+    """``data_root`` as an absolute path (relative values are relative to the repository)."""
+    root = Path(config["data_root"]).expanduser()
+    return (root if root.is_absolute() else Path(repo_root) / root).resolve()
 
-    models, datasets, methods = set(list_models()), set(list_datasets()), set(list_methods())
-    root = Path(config["data_root"])
-    if not root.is_absolute():
-        root = Path(repo_root) / root
+
+def registry_names(cache: str | Path | None = None) -> dict[str, list[str]]:
+    """Names of the registered models, datasets and methods.
+
+    Listing them imports torch (seconds); with ``cache`` the lists are stored there, keyed by the
+    size and mtime of every ``autosparse/**/*.py``, so a no-op ``snakemake`` run stays fast."""
+    import json
+    import os
+
+    pkg = Path(__file__).resolve().parent
+    key = sorted((str(p.relative_to(pkg)), p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in pkg.rglob("*.py"))
+    key_s = json.dumps(key)
+    if cache is not None and Path(cache).is_file():
+        try:
+            data = json.loads(Path(cache).read_text())
+            if data.get("key") == key_s:
+                return data["names"]
+        except (ValueError, KeyError):
+            pass
+    import importlib
+
+    pkg_ = importlib.import_module("autosparse")
+    names = {"models": pkg_.list_models(), "datasets": pkg_.list_datasets(),
+             "methods": pkg_.list_methods()}
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{cache}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key_s, "names": names}))
+        os.replace(tmp, cache)
+    return names
+
+
+def check_config(config: Mapping, repo_root: str | Path = ".",
+                 cache: str | Path | None = None) -> None:
+    """Reject values the schema cannot see: sparsities outside (0, 1), unknown models, datasets,
+    methods and criteria (against the registries, see :func:`registry_names`), a missing data
+    root. Raises :class:`WorkflowConfigError` naming the key."""
+    reg = registry_names(cache)
+    models, datasets, methods = set(reg["models"]), set(reg["datasets"]), set(reg["methods"])
+    root = data_root(config, repo_root)
     if not root.is_dir():
         raise WorkflowConfigError(f"data_root: folder {str(root)!r} does not exist")
     for key, v in _walk(config):
@@ -68,14 +105,8 @@ def check_config(config: Mapping, repo_root: str | Path = ".") -> None:
             name = str(v).split(wp.SEP)[0]
             if name not in methods:
                 bad = f"unknown method {name!r}; valid: {', '.join(sorted(methods))}"
-        elif leaf == "baselines" and not isinstance(v, list):
-            try:
-                var = wp.Variant.parse(str(v))
-            except ValueError as e:
-                bad = str(e)
-            else:
-                if var.method not in methods:
-                    bad = f"unknown method {var.method!r}; valid: {', '.join(sorted(methods))}"
+        elif leaf == "method" and v not in methods:
+            bad = f"unknown method {v!r}; valid: {', '.join(sorted(methods))}"
         if bad:
             raise WorkflowConfigError(f"config key {key}: {bad}")
     for name in config.get("widths", {}):
@@ -191,11 +222,11 @@ def table_inputs(config: Mapping, name: str) -> Planned:
             out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
                          ex["sparsities"], {"merge": merge, "dataset_note": tnote})
     elif name == "table8":
-        for b in ex["batch_sizes"]:
-            for lr in ex["lrs"]:
-                sc = scorer_for(config, batch_size=b, lr=lr)
-                out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
-                             ex["sparsities"], {"batch_size": b, "lr": lr, "dataset_note": tnote})
+        for cell in ex["cells"]:
+            b, lr = cell["batch_size"], cell["lr"]
+            sc = scorer_for(config, batch_size=b, lr=lr)
+            out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                         ex["sparsities"], {"batch_size": b, "lr": lr, "dataset_note": tnote})
     elif name == "px_table2":
         t, note = target_for(config, ex["net"])
         for m in ex["methods"]:
@@ -236,9 +267,12 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
             sc = scorer_for(config, source=v["source"], arch=v["arch"])
             out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
                          ex["sparsities"], {"variant_label": label, "dataset_note": tnote})
-        for b in ex["baselines"]:
-            out += _grid(config, tgt, b, ex["sparsities"],
-                         {"variant_label": b, "dataset_note": tnote})
+        for label, b in ex["baselines"].items():
+            irp = (irp_for(config, config["target"], b["criterion"]) if b.get("criterion")
+                   else None)
+            v = wp.Variant(b["method"], rounds=b.get("rounds"), irp=irp)
+            out += _grid(config, tgt, v.slug, ex["sparsities"],
+                         {"variant_label": label, "dataset_note": tnote})
     elif name == "ablations":
         for m in ex["methods"]:
             base = wp.Variant.parse(variant_for(config, m))
@@ -312,7 +346,8 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  method=v.method, sparsity=sparsity, scope=c["scope"], rounds=v.rounds,
                  ablation=v.ablation, n_per_class=c["n_per_class"],
-                 scorer=wp.scorer_path(v.scorer) if v.scorer else None, set_=c.get("set"))
+                 scorer=wp.scorer_path(v.scorer) if v.scorer else None,
+                 set_=[*c.get("set", []), *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
@@ -323,9 +358,10 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
 
 
 def prune_inputs(variant: str) -> list[str]:
-    """A scorer checkpoint for AutoS variants, nothing otherwise."""
+    """The scorer checkpoint of AutoS variants, the IRP store of lottery variants."""
     v = wp.Variant.parse(variant)
-    return [wp.scorer_path(v.scorer)] if v.scorer else []
+    return ([wp.scorer_path(v.scorer)] if v.scorer else []) + (
+        [wp.irp_path(v.irp)] if v.irp else [])
 
 
 def labels_json(items: Planned) -> str:

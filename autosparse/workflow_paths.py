@@ -11,7 +11,8 @@ through these functions, so a path is never assembled by string concatenation el
 
 ``target`` = ``<model>-<dataset>-w<width>``; ``variant`` = a method plus optional parts joined by
 ``__``: ``autos__sc-<scorer>`` (AutoS with that scorer), ``snip__abl-shuffle`` (Frankle et al.
-ablation), ``snip__T100`` (PX rounds).
+ablation), ``snip__T100`` (PX rounds), ``lottery__irp-<irp>`` (LTH / SNIP-iter masks read from an IRP
+store of the target).
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Variant:
     scorer: str | None = None
     ablation: str | None = None
     rounds: int | None = None
+    irp: str | None = None
 
     @property
     def slug(self) -> str:
@@ -108,6 +110,8 @@ class Variant:
             parts.append(f"abl-{self.ablation}")
         if self.rounds is not None:
             parts.append(f"T{int(self.rounds)}")
+        if self.irp:
+            parts.append(f"irp-{self.irp}")
         return SEP.join(parts)
 
     @classmethod
@@ -119,6 +123,8 @@ class Variant:
                 kw["scorer"] = part[3:]
             elif part.startswith("abl-"):
                 kw["ablation"] = part[4:]
+            elif part.startswith("irp-"):
+                kw["irp"] = part[4:]
             elif re.fullmatch(r"T\d+", part):
                 kw["rounds"] = int(part[1:])
             else:
@@ -166,7 +172,7 @@ def parse_metrics_path(path: str) -> dict:
         v = Variant.parse(rest[1])
         out["sparsity"] = float(rest[2][1:])
     out.update(variant=v.slug, method=v.method, scorer=v.scorer, ablation=v.ablation,
-               rounds=v.rounds)
+               rounds=v.rounds, irp=v.irp)
     return out
 
 
