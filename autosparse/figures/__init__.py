@@ -8,7 +8,6 @@ ablations, layerwise, neuron collapse), scorer (Figs. 4, 5).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 from pathlib import Path
