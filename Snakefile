@@ -5,6 +5,7 @@
 # Logic lives in the package: autosparse/workflow_paths.py (names, paths) and
 # autosparse/workflow_config.py (config checks, what each target needs).
 import importlib.util
+import os
 import sys
 
 from snakemake.utils import min_version, validate
@@ -13,19 +14,15 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 
 
-def _load(name):
-    """Load autosparse/<name>.py by path: planning the DAG must not import torch (a no-op run
-    stays ~1 s); the package is imported only when the registry-name cache is stale."""
-    spec = importlib.util.spec_from_file_location(
-        f"autosparse_{name}", f"{workflow.basedir}/autosparse/{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-wp = _load("workflow_paths")
-wc = _load("workflow_config")
+# Load autosparse/workflow_{paths,config}.py by path: planning the DAG must not import torch (a
+# no-op run stays ~1 s CPU); the package is imported only when the registry-name cache is stale.
+for _name in ("workflow_paths", "workflow_config"):
+    _spec = importlib.util.spec_from_file_location(
+        f"autosparse_{_name}", f"{workflow.basedir}/autosparse/{_name}.py")
+    sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_spec.name])
+wp = sys.modules["autosparse_workflow_paths"]
+wc = sys.modules["autosparse_workflow_config"]
 
 
 configfile: f"{workflow.basedir}/config/config.yaml"
@@ -42,21 +39,19 @@ wildcard_constraints:
     **wp.WILDCARDS,
 
 
-DATA = wc.data_root(config, workflow.basedir)
+# The data root reaches every job through $AUTOSPARSE_DATA (read by autosparse.data), not as a
+# rule parameter: moving the data must not make every artifact out of date.
+os.environ["AUTOSPARSE_DATA"] = str(wc.data_root(config, workflow.basedir))
+
+
+envvars:
+    "AUTOSPARSE_DATA",
+
+
 GPU = config.get("gpus_per_job", 0)
 # Prefix of training commands: one local device per job (see autosparse/devices.py).
-RUN = ("python -m autosparse.devices --gpus " + ",".join(map(str, config["local_gpus"])) + " -- "
-       if config.get("local_gpus") else "")
-
-
-def sets(items):
-    """`--set k=v ...` of a config list (empty when none)."""
-    return "--set " + " ".join(items) if items else ""
-
-
-def opt(flag, value):
-    """`--flag value`, or nothing when value is None."""
-    return "" if value is None else f"{flag} {value}"
+_gpus = ",".join(map(str, config.get("local_gpus", [])))
+RUN = f"python -m autosparse.devices --gpus {_gpus} -- " if _gpus else ""
 
 
 report: "workflow/report/workflow.rst"

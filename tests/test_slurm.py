@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -18,7 +17,6 @@ import pytest
 import autosparse
 from autosparse import workflow_paths as wp
 from autosparse.cli import build_parser
-
 from tests.test_workflow import PROFILE_METHODS, REPO, WIRED, snakemake
 
 pytestmark = pytest.mark.slurm

@@ -18,4 +18,4 @@ rule irp:
         runtime=config["irp"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse irp {params.args} --data-root {DATA} --out {output} > {log} 2>&1"
+        RUN + "python -m autosparse irp {params.args} --out {output} > {log} 2>&1"

@@ -20,4 +20,4 @@ rule prune:
         runtime=config["prune"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse prune {params.args} --data-root {DATA} --out {output} > {log} 2>&1"
+        RUN + "python -m autosparse prune {params.args} --out {output} > {log} 2>&1"

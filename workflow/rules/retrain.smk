@@ -18,7 +18,7 @@ rule train_dense:
         runtime=config["train"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse train {params.args} --data-root {DATA} --out {output} > {log} 2>&1"
+        RUN + "python -m autosparse train {params.args} --out {output} > {log} 2>&1"
 
 
 rule retrain:
@@ -40,5 +40,5 @@ rule retrain:
         runtime=config["train"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse train {params.args} --mask {input.mask} --data-root {DATA}"
+        RUN + "python -m autosparse train {params.args} --mask {input.mask}"
         " --out {output} > {log} 2>&1"
