@@ -132,11 +132,13 @@ def target_for(config: Mapping, net: Mapping) -> tuple[str, str]:
 
 
 def irp_for(config: Mapping, net: Mapping, criterion: str | None = None,
-            iterations: int | None = None, seed: int | None = None) -> str:
+            iterations: int | None = None, seed: int | None = None,
+            train_seed: int | None = None) -> str:
     irp = config["irp"]
     ds, _ = dataset_for(config, net["dataset"])
     return wp.irp_name(net["model"], ds, criterion or irp["criterion"],
-                       iterations or irp["iterations"], irp["seed"] if seed is None else seed)
+                       iterations or irp["iterations"], irp["seed"] if seed is None else seed,
+                       train_seed)
 
 
 def scorer_for(config: Mapping, *, source: Mapping | None = None, survival: str | None = None,
@@ -234,8 +236,10 @@ def table_inputs(config: Mapping, name: str) -> Planned:
                 out += _grid(config, t, wp.Variant(m, rounds=r).slug, [ex["sparsity"]],
                              {"rounds": r, "dataset_note": note})
     elif name == "table9":
-        return [(wp.survival_path(irp_for(config, ex["net"], c, seed=s)), {"criterion": c, "seed": s})
-                for c in ex["criteria"] for s in ex["seeds"]]
+        # same init = equal seed, different train seed; different init = different seed
+        return [(wp.irp_path(irp_for(config, ex["net"], c, seed=s, train_seed=t)),
+                 {"criterion": c, "seed": s, "train_seed": t})
+                for c in ex["criteria"] for s in ex["seeds"] for t in ex["train_seeds"]]
     else:
         raise KeyError(f"unknown table {name!r}; valid: {', '.join(TABLES)}")
     return _dedup(out)
@@ -328,7 +332,7 @@ def flags(**kw) -> str:
 def irp_args(config: Mapping, irp: str) -> str:
     run, c = wp.parse_irp(irp), config["irp"]
     return flags(model=run["model"], dataset=run["dataset"], criterion=run["criterion"],
-                 iterations=run["iterations"], seed=run["seed"],
+                 iterations=run["iterations"], seed=run["seed"], train_seed=run["train_seed"],
                  width=config.get("widths", {}).get(run["model"], 1.0),
                  final_density=c["final_density"], epochs=c.get("epochs"),
                  train_per_class=c.get("train_per_class"), test_per_class=c.get("test_per_class"),
@@ -338,7 +342,8 @@ def irp_args(config: Mapping, irp: str) -> str:
 def scorer_args(config: Mapping, scorer: str) -> str:
     s, c = wp.parse_scorer(scorer), config["scorer"]
     return flags(arch=s["arch"], inputs=s["inputs"], width=c["width"], image_size=c["image_size"],
-                 epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"])
+                 epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
+                 device=c.get("device"), threads=config["train"].get("threads"))
 
 
 def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
@@ -346,8 +351,9 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  method=v.method, sparsity=sparsity, scope=c["scope"], rounds=v.rounds,
                  ablation=v.ablation, n_per_class=c["n_per_class"],
-                 scorer=wp.scorer_path(v.scorer) if v.scorer else None,
-                 set_=[*c.get("set", []), *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
+                 set_=[*c.get("set", []),
+                       *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
+                       *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:

@@ -3,7 +3,7 @@
 Every path carries the experiment's identity; the Snakefile, the table and the figure code all go
 through these functions, so a path is never assembled by string concatenation elsewhere.
 
-    results/irp/<irp>.zarr                      irp = <model>-<dataset>-<criterion>-n<N>-s<seed>
+    results/irp/<irp>.zarr                      irp = <model>-<dataset>-<criterion>-n<N>-s<seed>[-t<train seed>]
     results/survival/<survival>/                survival = an irp name, or a configured merge name
     results/scorers/<scorer>.pt                 scorer = <survival>.<arch>.<inputs>.b<batch>.lr<lr>
     results/masks/<target>/<variant>/s<sparsity>/seed<k>.zarr
@@ -34,7 +34,7 @@ WILDCARDS = {
     "sparsity": r"0\.\d+",
     "target": r"[a-z][a-z0-9_]*-[a-z0-9]+-w[0-9.]+",
     "variant": r"[a-z][a-z0-9_]*(__[A-Za-z0-9_.+-]+)*",
-    "irp": r"[a-z][a-z0-9_]*-[a-z0-9]+-[a-z0-9_]+-n\d+-s\d+",
+    "irp": r"[a-z][a-z0-9_]*-[a-z0-9]+-[a-z0-9_]+-n\d+-s\d+(-t\d+)?",
     "survival": r"[A-Za-z0-9][A-Za-z0-9_+-]*",
     "scorer": r"[A-Za-z0-9][A-Za-z0-9_+-]*\.[a-z0-9]+\.[a-z+]+\.b\d+\.lr[0-9.e-]+",
     "table": r"table\d+|px_table2",
@@ -52,17 +52,21 @@ def fmt_num(x: float) -> str:
 
 # -- identities -------------------------------------------------------------------------------
 
-def irp_name(model: str, dataset: str, criterion: str, iterations: int, seed: int) -> str:
-    return f"{model}-{dataset}-{criterion}-n{int(iterations)}-s{int(seed)}"
+def irp_name(model: str, dataset: str, criterion: str, iterations: int, seed: int,
+             train_seed: int | None = None) -> str:
+    """IRP run name; ``train_seed`` (data order) only when it differs from the init ``seed``."""
+    ts = "" if train_seed is None or int(train_seed) == int(seed) else f"-t{int(train_seed)}"
+    return f"{model}-{dataset}-{criterion}-n{int(iterations)}-s{int(seed)}{ts}"
 
 
 def parse_irp(name: str) -> dict:
     m = re.fullmatch(r"(?P<model>[a-z0-9_]+)-(?P<dataset>[a-z0-9]+)-(?P<criterion>[a-z0-9_]+)"
-                     r"-n(?P<iterations>\d+)-s(?P<seed>\d+)", name)
+                     r"-n(?P<iterations>\d+)-s(?P<seed>\d+)(-t(?P<train_seed>\d+))?", name)
     if not m:
         raise ValueError(f"not an IRP run name: {name!r} (expected model-dataset-criterion-nN-sK)")
     d = m.groupdict()
-    return {**d, "iterations": int(d["iterations"]), "seed": int(d["seed"])}
+    return {**d, "iterations": int(d["iterations"]), "seed": int(d["seed"]),
+            "train_seed": int(d["train_seed"]) if d["train_seed"] else None}
 
 
 def scorer_name(survival: str, arch: str, inputs: str, batch_size: int, lr: float) -> str:

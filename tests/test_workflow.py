@@ -139,6 +139,8 @@ def test_bad_value_stops_snakemake_before_any_job(tmp_path):
 def test_paths_round_trip():
     v = wp.Variant("autos", scorer=wc.scorer_for(load_config(), arch="vgg19"))
     assert wp.Variant.parse(v.slug) == v
+    assert wp.parse_irp(wp.irp_name("vgg19_bn", "cifar10", "snip", 20, 0, 1))["train_seed"] == 1
+    assert wp.irp_name("lenet_300_100", "mnist", "snip", 20, 2, 2).endswith("-s2")
     for var in (wp.Variant("snip", ablation="shuffle"), wp.Variant("px", rounds=100),
                 wp.Variant("lottery", irp="resnet18-cifar10-snip-n20-s0")):
         assert wp.Variant.parse(var.slug) == var
