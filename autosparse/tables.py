@@ -58,21 +58,25 @@ def summarize(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataF
     """Mean and sample std over seeds of every value column, per cell (``keys``); ``n_seeds``
     counts the seeds of each cell. Default keys: label columns then identity columns."""
     if keys is None:
-        fixed = set(IDENTITY) | {"seed", "target", "variant", "scorer", "ablation", "rounds",
+        fixed = set(IDENTITY) | {"seed", "target", "variant", "scorer", "ablation", "rounds", "irp",
                                  "accuracy", "achieved_sparsity", "scoring_time", "dataset_note"}
-        keys = [c for c in runs.columns if c not in fixed] + ["variant", *IDENTITY]
+        keys = [c for c in runs.columns if c not in fixed] + [*IDENTITY, "variant"]
     keys = [k for k in keys if k in runs.columns]
     runs = runs.copy()
     for k in keys:
         runs[k] = runs[k].fillna("")
-    values = [c for c in ("accuracy", "achieved_sparsity", "scoring_time") if c in runs.columns]
+    values = [c for c in ("accuracy", "achieved_sparsity", "scoring_time")
+              if c in runs.columns and runs[c].notna().any()]
     g = runs.groupby(keys, sort=False, dropna=False)
     out = g[values].agg(["mean", "std"])
     out.columns = [f"{c}_{s}" if c != "accuracy" else s for c, s in out.columns]
     out["n_seeds"] = g["seed"].nunique()
     if "dataset_note" in runs.columns:
         out["dataset_note"] = g["dataset_note"].first().fillna("")
-    return out.reset_index()
+    out = out.reset_index()
+    order = [k for k in keys if k != "variant"] + ["mean", "std", "n_seeds"]
+    return out[order + [c for c in out.columns if c not in order and c != "variant"]
+               + (["variant"] if "variant" in out.columns else [])]
 
 
 @TABLES.register("accuracy")

@@ -44,8 +44,11 @@ def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
 
 
 def data_root(config: Mapping, repo_root: str | Path = ".") -> Path:
-    """``data_root`` as an absolute path (relative values are relative to the repository)."""
-    root = Path(config["data_root"]).expanduser()
+    """The data folder as an absolute path: ``$AUTOSPARSE_DATA`` when set (it wins, as for the
+    library), else ``data_root`` (relative values are relative to the repository)."""
+    import os
+
+    root = Path(os.environ.get("AUTOSPARSE_DATA") or config["data_root"]).expanduser()
     return (root if root.is_absolute() else Path(repo_root) / root).resolve()
 
 
@@ -90,7 +93,8 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
     models, datasets, methods = set(reg["models"]), set(reg["datasets"]), set(reg["methods"])
     root = data_root(config, repo_root)
     if not root.is_dir():
-        raise WorkflowConfigError(f"data_root: folder {str(root)!r} does not exist")
+        src = "$AUTOSPARSE_DATA" if __import__("os").environ.get("AUTOSPARSE_DATA") else "data_root"
+        raise WorkflowConfigError(f"{src}: folder {str(root)!r} does not exist")
     for key, v in _walk(config):
         leaf = key.rsplit(".", 1)[-1].split("[")[0]
         bad = None
@@ -336,12 +340,15 @@ def irp_args(config: Mapping, irp: str) -> str:
                  width=config.get("widths", {}).get(run["model"], 1.0),
                  final_density=c["final_density"], epochs=c.get("epochs"),
                  train_per_class=c.get("train_per_class"), test_per_class=c.get("test_per_class"),
-                 grad_batches=c.get("grad_batches"), set_=c.get("set"))
+                 grad_batches=c.get("grad_batches"), score_per_class=c.get("score_per_class"),
+                 set_=c.get("set"))
 
 
 def scorer_args(config: Mapping, scorer: str) -> str:
     s, c = wp.parse_scorer(scorer), config["scorer"]
-    return flags(arch=s["arch"], inputs=s["inputs"], width=c["width"], image_size=c["image_size"],
+    size = c.get("image_size")
+    size = size.get(s["arch"]) if isinstance(size, Mapping) else size
+    return flags(arch=s["arch"], inputs=s["inputs"], width=c["width"], image_size=size,
                  epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
                  device=c.get("device"), threads=config["train"].get("threads"))
 

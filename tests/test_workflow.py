@@ -35,7 +35,7 @@ WIRED = {"experiments": {
     "neuron_collapse": {"methods": ["random", "magnitude", "snip"]},
     "table9": {"criteria": ["random", "magnitude", "snip"]},
 }}
-PROFILE_METHODS = {"grasp", "synflow", "px", "iter_snip", "lottery", "autos"}
+PROFILE_METHODS = {"grasp", "synflow", "px", "iter_snip", "lottery", "autos", "npb"}
 
 
 def load_config(*overlays: dict | str) -> dict:
@@ -93,7 +93,8 @@ def job_counts(text: str) -> dict[str, int]:
     ({"irp": {"criterion": "nosuch"}}, "irp.criterion"),
     ({"data_root": "/nonexistent/autosparse-data"}, "data_root"),
 ])
-def test_check_config_names_the_bad_key(overlay, key):
+def test_check_config_names_the_bad_key(overlay, key, monkeypatch):
+    monkeypatch.delenv("AUTOSPARSE_DATA", raising=False)
     cfg = load_config(WIRED, overlay)
     with pytest.raises(wc.WorkflowConfigError) as e:
         wc.check_config(cfg, REPO)
