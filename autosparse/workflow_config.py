@@ -381,4 +381,4 @@ def labels_json(items: Planned) -> str:
     """``{path: labels}`` of planned inputs as compact JSON (for ``--labels``)."""
     import json
 
-    return json.dumps({p: lab for p, lab in items}, sort_keys=True, separators=(",", ":"))
+    return json.dumps({p: lab for p, lab in items}, separators=(",", ":"))
