@@ -29,7 +29,7 @@ configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 validate(config, f"{workflow.basedir}/config/schema.yaml")
-wc.check_config(config, workflow.basedir, cache=".snakemake/autosparse-registries.json")
+wc.check_config(config, workflow.basedir, cache=f"{workflow.basedir}/.snakemake/autosparse-registries.json")
 
 resource_scopes:
     gpu="local",
