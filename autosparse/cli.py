@@ -13,7 +13,7 @@ import sys
 # Stage modules contributing subcommands, in the order of the paper's pipeline.
 STAGE_MODULES = [
     "autosparse.irp", "autosparse.survival", "autosparse.scorer", "autosparse.pruning",
-    "autosparse.retrain",
+    "autosparse.retrain", "autosparse.tables", "autosparse.figures",
 ]
 
 

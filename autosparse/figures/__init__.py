@@ -1,2 +1,38 @@
 """Figures of the paper (seaborn), one module per kind: survival (Fig. 1), accuracy (Figs. 3, 6,
-ablations, layerwise, neuron collapse), scorer (Figs. 4, 5)."""
+ablations, layerwise, neuron collapse), scorer (Figs. 4, 5).
+
+``python -m autosparse figure --name fig3 --inputs a.json ... [--labels JSON] --out fig3.png``.
+``FIGURES`` maps a figure name to ``"module:function"`` (imported lazily); each function takes
+``(inputs, labels, out)``. Adding a figure is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+
+FIGURES: dict[str, str] = {
+    "fig3": "autosparse.figures.accuracy:accuracy_vs_sparsity",
+    "fig6": "autosparse.figures.accuracy:scorer_variants",
+    "ablations": "autosparse.figures.accuracy:ablations",
+    "layerwise": "autosparse.figures.accuracy:layerwise",
+    "neuron_collapse": "autosparse.figures.accuracy:neuron_collapse",
+}
+
+
+def draw(name: str, inputs: list[str], labels: dict | None, out: str | Path) -> None:
+    if name not in FIGURES:
+        raise KeyError(f"unknown figure {name!r}; valid: {', '.join(sorted(FIGURES))}")
+    module, fn = FIGURES[name].split(":")
+    getattr(importlib.import_module(module), fn)(inputs, labels or {}, Path(out))
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("figure", help="draw one of the paper's figures (PNG)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--inputs", nargs="+", required=True, help="metrics JSON / mask stores / ...")
+    p.add_argument("--labels", default=None, help="JSON {path: {column: value}}")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=lambda a: draw(a.name, a.inputs, json.loads(a.labels) if a.labels
+                                       else None, a.out) or print(f"{a.name} -> {a.out}") or 0)

@@ -1,0 +1,74 @@
+# AutoSparse: one DAG for every table and figure of the AutoS paper (DESIGN.md).
+#   snakemake --cores 8 results/table4.csv             quick profile (config/config.yaml)
+#   snakemake --cores 8 --configfile config/paper.yaml all
+#   snakemake --profile slurm all                       SLURM (slurm/config.yaml)
+# Logic lives in the package: autosparse/workflow_paths.py (names, paths) and
+# autosparse/workflow_config.py (config checks, what each target needs).
+import importlib.util
+import os
+import sys
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+sys.path.insert(0, workflow.basedir)
+
+
+# Load autosparse/workflow_{paths,config}.py by path: planning the DAG must not import torch (a
+# no-op run stays ~1 s CPU); the package is imported only when the registry-name cache is stale.
+for _name in ("workflow_paths", "workflow_config"):
+    _spec = importlib.util.spec_from_file_location(
+        f"autosparse_{_name}", f"{workflow.basedir}/autosparse/{_name}.py")
+    sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules[_spec.name])
+wp = sys.modules["autosparse_workflow_paths"]
+wc = sys.modules["autosparse_workflow_config"]
+
+
+configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+validate(config, f"{workflow.basedir}/config/schema.yaml")
+wc.check_config(config, workflow.basedir, cache=f"{workflow.basedir}/.snakemake/autosparse-registries.json")
+
+resource_scopes:
+    gpu="local",
+
+
+wildcard_constraints:
+    **wp.WILDCARDS,
+
+
+# The data root reaches every job through $AUTOSPARSE_DATA (read by autosparse.data), not as a
+# rule parameter: moving the data must not make every artifact out of date.
+os.environ["AUTOSPARSE_DATA"] = str(wc.data_root(config, workflow.basedir))
+
+
+envvars:
+    "AUTOSPARSE_DATA",
+
+
+GPU = config.get("gpus_per_job", 0)
+# Prefix of training commands: one local device per job (see autosparse/devices.py).
+_gpus = ",".join(map(str, config.get("local_gpus", [])))
+RUN = f"python -m autosparse.devices --gpus {_gpus} -- " if _gpus else ""
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/irp.smk"
+include: "workflow/rules/survival.smk"
+include: "workflow/rules/scorer.smk"
+include: "workflow/rules/prune.smk"
+include: "workflow/rules/retrain.smk"
+include: "workflow/rules/report.smk"
+
+
+localrules: all
+
+
+rule all:
+    input:
+        wc.all_targets(config),
+    default_target: True

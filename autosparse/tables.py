@@ -1,0 +1,139 @@
+"""Tables: gather per-job metrics JSON into tidy tables (one row per cell) + Markdown.
+
+``python -m autosparse table --name table4 --metrics a.json b.json ... [--labels JSON]
+--out results/table4.csv`` writes the CSV and ``results/table4.md``. A row's identity comes from
+its metrics path (:func:`autosparse.workflow_paths.parse_metrics_path`) plus the experiment's key
+labels handed over by the DAG (e.g. ``irp_source``, ``backbone``, ``dataset_note``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from . import workflow_paths as wp
+from .registry import Registry
+
+IDENTITY = ["model", "dataset", "width", "method", "sparsity"]
+VALUES = {"test_accuracy": "accuracy", "achieved_sparsity": "achieved_sparsity"}
+
+TABLES: Registry[Callable[..., pd.DataFrame]] = Registry("table")
+
+
+def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
+    """One row per training job: identity fields, labels, seed, accuracy, achieved sparsity and
+    (for pruned jobs) the mask's scoring time when its store records one."""
+    rows = []
+    for path in metrics:
+        ident = wp.parse_metrics_path(str(path))
+        with open(path) as f:
+            m = json.load(f)
+        row = {**ident, **dict((labels or {}).get(str(path), {})),
+               "accuracy": float(m["test_accuracy"]),
+               "achieved_sparsity": float(m.get("achieved_sparsity", 0.0))}
+        if m.get("mask"):
+            row["scoring_time"] = _scoring_time(m["mask"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _scoring_time(mask_store: str) -> float | None:
+    import zarr
+
+    try:
+        attrs = dict(zarr.open_group(mask_store, mode="r").attrs)
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    for key in ("scoring_time", "scoring_wall_time", "wall_time"):
+        if isinstance(attrs.get(key), (int, float)):
+            return float(attrs[key])
+    return None
+
+
+def summarize(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Mean and sample std over seeds of every value column, per cell (``keys``); ``n_seeds``
+    counts the seeds of each cell. Default keys: label columns then identity columns."""
+    if keys is None:
+        fixed = set(IDENTITY) | {"seed", "target", "variant", "scorer", "ablation", "rounds", "irp",
+                                 "accuracy", "achieved_sparsity", "scoring_time", "dataset_note"}
+        keys = [c for c in runs.columns if c not in fixed] + [*IDENTITY, "variant"]
+    keys = [k for k in keys if k in runs.columns]
+    runs = runs.copy()
+    for k in keys:
+        runs[k] = runs[k].fillna("")
+    values = [c for c in ("accuracy", "achieved_sparsity", "scoring_time")
+              if c in runs.columns and runs[c].notna().any()]
+    g = runs.groupby(keys, sort=False, dropna=False)
+    out = g[values].agg(["mean", "std"])
+    out.columns = [f"{c}_{s}" if c != "accuracy" else s for c, s in out.columns]
+    out["n_seeds"] = g["seed"].nunique()
+    if "dataset_note" in runs.columns:
+        out["dataset_note"] = g["dataset_note"].first().fillna("")
+    out = out.reset_index()
+    order = [k for k in keys if k != "variant"] + ["mean", "std", "n_seeds"]
+    return out[order + [c for c in out.columns if c not in order and c != "variant"]
+               + (["variant"] if "variant" in out.columns else [])]
+
+
+@TABLES.register("accuracy")
+def accuracy_table(metrics: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
+    """Tables 1-6, 8 and PX Table 2: accuracy per (experiment keys, method, sparsity)."""
+    return summarize(gather(metrics, labels))
+
+
+def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
+    """A GitHub Markdown table (no tabulate dependency); floats rounded to ``digits``."""
+    def cell(v) -> str:
+        if isinstance(v, float):
+            return "" if pd.isna(v) else f"{v:.{digits}f}" if abs(v) >= 0.01 or v == 0 else f"{v:.3g}"
+        return str(v)
+
+    head = "| " + " | ".join(map(str, df.columns)) + " |"
+    sep = "| " + " | ".join("---" for _ in df.columns) + " |"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, sep, *body]) + "\n"
+
+
+def write_table(df: pd.DataFrame, out: str | Path, title: str = "") -> None:
+    """``out`` (CSV) and its ``.md`` sibling, each written to a temp path and renamed."""
+    import os
+
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, df.to_csv(index=False)),
+                       (out.with_suffix(".md"), (f"# {title}\n\n" if title else "") + to_markdown(df))):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+
+
+# Table name -> builder; table9 (concordance of survival scores) is added by the survival stage.
+TABLE_KIND = {name: "accuracy" for name in
+              ("table1", "table2", "table3", "table4", "table5", "table6", "table8", "px_table2")}
+
+
+def build_table(name: str, inputs: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
+    if name not in TABLE_KIND:
+        raise KeyError(f"unknown table {name!r}; valid: {', '.join(sorted(TABLE_KIND))}")
+    return TABLES.get(TABLE_KIND[name])(inputs, labels)
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("table", help="gather metrics JSON into a tidy CSV + Markdown table")
+    p.add_argument("--name", required=True, help="table1 ... table9, px_table2")
+    p.add_argument("--metrics", nargs="+", required=True, help="metrics JSON files (or stores)")
+    p.add_argument("--labels", default=None, help="JSON {path: {column: value}} of key labels")
+    p.add_argument("--out", type=Path, required=True, help="CSV path; Markdown goes next to it")
+
+    def run(a: argparse.Namespace) -> int:
+        labels = json.loads(a.labels) if a.labels else None
+        df = build_table(a.name, a.metrics, labels)
+        write_table(df, a.out, title=a.name)
+        print(f"{a.name}: {len(df)} rows -> {a.out}")
+        return 0
+
+    p.set_defaults(func=run)

@@ -1,0 +1,384 @@
+"""The Snakemake DAG's plan: config checks and the artifacts each table/figure needs.
+
+The Snakefile validates the config against ``config/schema.yaml`` and then calls
+:func:`check_config` (values against the package's registries, before any job runs) and the
+``*_inputs`` functions below. Every path comes from :mod:`autosparse.workflow_paths`.
+
+Each planned input is a ``(path, labels)`` pair: ``labels`` are the experiment's key columns
+(e.g. IRP source and scorer backbone for Table 4) plus ``dataset_note`` where a stand-in is used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+try:
+    from . import workflow_paths as wp
+except ImportError:  # loaded by file path from the Snakefile, without the (torch-importing) package
+    import autosparse_workflow_paths as wp  # type: ignore[no-redef]
+
+TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9",
+          "px_table2"]
+FIGURES = ["fig1", "fig3", "fig4", "fig5", "fig6", "ablations", "layerwise", "neuron_collapse"]
+ABLATIONS = ("shuffle", "reinit", "invert")
+SCORER_METHOD = "autos"
+
+Planned = list[tuple[str, dict]]
+
+
+class WorkflowConfigError(ValueError):
+    """A config value the DAG cannot run with; the message names the key."""
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
+    yield key, obj
+    if isinstance(obj, Mapping):
+        for k, v in obj.items():
+            yield from _walk(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _walk(v, f"{key}[{i}]")
+
+
+def data_root(config: Mapping, repo_root: str | Path = ".") -> Path:
+    """The data folder as an absolute path: ``$AUTOSPARSE_DATA`` when set (it wins, as for the
+    library), else ``data_root`` (relative values are relative to the repository)."""
+    import os
+
+    root = Path(os.environ.get("AUTOSPARSE_DATA") or config["data_root"]).expanduser()
+    return (root if root.is_absolute() else Path(repo_root) / root).resolve()
+
+
+def registry_names(cache: str | Path | None = None) -> dict[str, list[str]]:
+    """Names of the registered models, datasets and methods.
+
+    Listing them imports torch (seconds); with ``cache`` the lists are stored there, keyed by the
+    size and mtime of every ``autosparse/**/*.py``, so a no-op ``snakemake`` run stays fast."""
+    import json
+    import os
+
+    pkg = Path(__file__).resolve().parent
+    key = sorted((str(p.relative_to(pkg)), p.stat().st_size, p.stat().st_mtime_ns)
+                 for p in pkg.rglob("*.py"))
+    key_s = json.dumps(key)
+    if cache is not None and Path(cache).is_file():
+        try:
+            data = json.loads(Path(cache).read_text())
+            if data.get("key") == key_s:
+                return data["names"]
+        except (ValueError, KeyError):
+            pass
+    import importlib
+
+    pkg_ = importlib.import_module("autosparse")
+    names = {"models": pkg_.list_models(), "datasets": pkg_.list_datasets(),
+             "methods": pkg_.list_methods()}
+    if cache is not None:
+        Path(cache).parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(f"{cache}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key_s, "names": names}))
+        os.replace(tmp, cache)
+    return names
+
+
+def check_config(config: Mapping, repo_root: str | Path = ".",
+                 cache: str | Path | None = None) -> None:
+    """Reject values the schema cannot see: sparsities outside (0, 1), unknown models, datasets,
+    methods and criteria (against the registries, see :func:`registry_names`), a missing data
+    root. Raises :class:`WorkflowConfigError` naming the key."""
+    reg = registry_names(cache)
+    models, datasets, methods = set(reg["models"]), set(reg["datasets"]), set(reg["methods"])
+    root = data_root(config, repo_root)
+    if not root.is_dir():
+        src = "$AUTOSPARSE_DATA" if __import__("os").environ.get("AUTOSPARSE_DATA") else "data_root"
+        raise WorkflowConfigError(f"{src}: folder {str(root)!r} does not exist")
+    for key, v in _walk(config):
+        leaf = key.rsplit(".", 1)[-1].split("[")[0]
+        bad = None
+        if leaf in ("sparsities", "sparsity") and not isinstance(v, list):
+            if not (isinstance(v, (int, float)) and 0 < v < 1):
+                bad = f"sparsity must lie in (0, 1), got {v!r}"
+        elif leaf == "model" and v not in models:
+            bad = f"unknown model {v!r}; valid: {', '.join(sorted(models))}"
+        elif leaf == "dataset" and v not in datasets:
+            bad = f"unknown dataset {v!r}; valid: {', '.join(sorted(datasets))}"
+        elif leaf in ("methods", "criteria", "criterion") and not isinstance(v, list):
+            name = str(v).split(wp.SEP)[0]
+            if name not in methods:
+                bad = f"unknown method {name!r}; valid: {', '.join(sorted(methods))}"
+        elif leaf == "method" and v not in methods:
+            bad = f"unknown method {v!r}; valid: {', '.join(sorted(methods))}"
+        if bad:
+            raise WorkflowConfigError(f"config key {key}: {bad}")
+    for name in config.get("widths", {}):
+        if name not in models:
+            raise WorkflowConfigError(f"config key widths.{name}: unknown model {name!r}")
+
+
+# -- nets, IRP runs, scorers ------------------------------------------------------------------
+
+def dataset_for(config: Mapping, dataset: str) -> tuple[str, str]:
+    """(dataset actually used, note) after the profile's stand-ins and notes."""
+    stand = config.get("stand_ins", {}).get(dataset)
+    if stand:
+        return stand["dataset"], stand["note"]
+    return dataset, config.get("notes", {}).get(dataset, "")
+
+
+def target_for(config: Mapping, net: Mapping) -> tuple[str, str]:
+    """(target name, dataset note) of a network spec ``{model, dataset}``."""
+    ds, note = dataset_for(config, net["dataset"])
+    width = config.get("widths", {}).get(net["model"], 1.0)
+    return wp.target_name(net["model"], ds, width), note
+
+
+def irp_for(config: Mapping, net: Mapping, criterion: str | None = None,
+            iterations: int | None = None, seed: int | None = None,
+            train_seed: int | None = None) -> str:
+    irp = config["irp"]
+    ds, _ = dataset_for(config, net["dataset"])
+    return wp.irp_name(net["model"], ds, criterion or irp["criterion"],
+                       iterations or irp["iterations"], irp["seed"] if seed is None else seed,
+                       train_seed)
+
+
+def scorer_for(config: Mapping, *, source: Mapping | None = None, survival: str | None = None,
+               criterion: str | None = None, iterations: int | None = None,
+               arch: str | None = None, inputs: str | None = None,
+               batch_size: int | None = None, lr: float | None = None) -> str:
+    """Scorer name; every field defaults to ``config.scorer`` (the paper's default AutoS)."""
+    sc = config["scorer"]
+    if survival is None:
+        survival = irp_for(config, source or sc["source"], criterion, iterations)
+    return wp.scorer_name(survival, arch or sc["arch"], inputs or sc["inputs"],
+                          batch_size or sc["batch_size"], lr or sc["lr"])
+
+
+def variant_for(config: Mapping, method: str, **kw) -> str:
+    """Variant slug of a configured method name; ``autos`` gets the default scorer."""
+    if method == SCORER_METHOD:
+        return wp.Variant(method, scorer=scorer_for(config)).slug
+    return method
+
+
+def survival_inputs(config: Mapping, name: str) -> list[str]:
+    """IRP stores a survival dataset is built from: a merge of Table 6, or the IRP run ``name``."""
+    merges = config["experiments"].get("table6", {}).get("merges", {})
+    if name in merges:
+        src = config["scorer"]["source"]
+        return [wp.irp_path(irp_for(config, src, r["criterion"], r["iterations"], r["seed"]))
+                for r in merges[name]]
+    wp.parse_irp(name)
+    return [wp.irp_path(name)]
+
+
+# -- tables -----------------------------------------------------------------------------------
+
+def _grid(config: Mapping, target: str, variant: str, sparsities, labels: dict,
+          dense: bool = True) -> Planned:
+    out: Planned = []
+    for seed in config["seeds"]:
+        for s in sparsities:
+            out.append((wp.metrics_path(target, variant, s, seed), dict(labels)))
+        if dense:
+            out.append((wp.metrics_path(target, "dense", None, seed),
+                        {**{k: "" for k in labels if k != "dataset_note"},
+                         "dataset_note": labels.get("dataset_note", "")}))
+    return out
+
+
+def _dedup(items: Planned) -> Planned:
+    seen: dict[str, dict] = {}
+    for path, lab in items:
+        seen.setdefault(path, lab)
+    return list(seen.items())
+
+
+def table_inputs(config: Mapping, name: str) -> Planned:
+    """Metrics JSON files (with key labels) that table ``name`` summarises."""
+    ex = config["experiments"][name]
+    tgt, tnote = target_for(config, config["target"])
+    out: Planned = []
+    if name == "table1":
+        t, note = target_for(config, ex["net"])
+        for m in ex["methods"]:
+            out += _grid(config, t, variant_for(config, m), ex["sparsities"],
+                         {"dataset_note": note})
+    elif name in ("table2", "table3", "table5"):
+        key, field = {"table2": ("inputs", "inputs"), "table3": ("criteria", "criterion"),
+                      "table5": ("iterations", "iterations")}[name]
+        for v in ex[key]:
+            sc = scorer_for(config, **{field: v})
+            out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                         ex["sparsities"], {field: v, "dataset_note": tnote})
+    elif name == "table4":
+        for src in ex["sources"]:
+            _, note = dataset_for(config, src["dataset"])
+            for arch in ex["backbones"]:
+                sc = scorer_for(config, source=src, arch=arch)
+                out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                             ex["sparsities"], {"irp_source": src["name"], "backbone": arch,
+                                                "dataset_note": "; ".join(x for x in (note, tnote) if x)})
+    elif name == "table6":
+        for merge in ex["merges"]:
+            sc = scorer_for(config, survival=merge)
+            out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                         ex["sparsities"], {"merge": merge, "dataset_note": tnote})
+    elif name == "table8":
+        for cell in ex["cells"]:
+            b, lr = cell["batch_size"], cell["lr"]
+            sc = scorer_for(config, batch_size=b, lr=lr)
+            out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                         ex["sparsities"], {"batch_size": b, "lr": lr, "dataset_note": tnote})
+    elif name == "px_table2":
+        t, note = target_for(config, ex["net"])
+        for m in ex["methods"]:
+            for r in ex["rounds"]:
+                out += _grid(config, t, wp.Variant(m, rounds=r).slug, [ex["sparsity"]],
+                             {"rounds": r, "dataset_note": note})
+    elif name == "table9":
+        # same init = equal seed, different train seed; different init = different seed
+        return [(wp.irp_path(irp_for(config, ex["net"], c, seed=s, train_seed=t)),
+                 {"criterion": c, "seed": s, "train_seed": t})
+                for c in ex["criteria"] for s in ex["seeds"] for t in ex["train_seeds"]]
+    else:
+        raise KeyError(f"unknown table {name!r}; valid: {', '.join(TABLES)}")
+    return _dedup(out)
+
+
+# -- figures ----------------------------------------------------------------------------------
+
+def figure_inputs(config: Mapping, name: str) -> Planned:
+    """Artifacts (metrics JSON, mask stores, IRP stores, scorers) a figure is drawn from."""
+    ex = config["experiments"].get(name, {})
+    tgt, tnote = target_for(config, config["target"])
+    out: Planned = []
+    if name == "fig1":
+        return [(wp.irp_path(irp_for(config, ex["net"])), {})]
+    if name in ("fig4", "fig5"):
+        sc = config["scorer"]
+        names = ([scorer_for(config)] if name == "fig4" else
+                 [scorer_for(config, inputs=i) for i in ("param", "grad")])
+        return [(wp.scorer_path(n), {}) for n in names] + [
+            (wp.survival_path(wp.parse_scorer(names[0])["survival"]), {"source": str(sc["source"])})]
+    if name == "fig3":
+        for net in ex["nets"]:
+            t, note = target_for(config, net)
+            for m in ex["methods"]:
+                out += _grid(config, t, variant_for(config, m), ex["sparsities"],
+                             {"net": f"{net['model']}/{net['dataset']}", "dataset_note": note})
+    elif name == "fig6":
+        for label, v in ex["variants"].items():
+            sc = scorer_for(config, source=v["source"], arch=v["arch"])
+            out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
+                         ex["sparsities"], {"variant_label": label, "dataset_note": tnote})
+        for label, b in ex["baselines"].items():
+            irp = (irp_for(config, config["target"], b["criterion"]) if b.get("criterion")
+                   else None)
+            v = wp.Variant(b["method"], rounds=b.get("rounds"), irp=irp)
+            out += _grid(config, tgt, v.slug, ex["sparsities"],
+                         {"variant_label": label, "dataset_note": tnote})
+    elif name == "ablations":
+        for m in ex["methods"]:
+            base = wp.Variant.parse(variant_for(config, m))
+            for kind in (None, *ex["kinds"]):
+                v = wp.Variant(base.method, base.scorer, kind)
+                out += _grid(config, tgt, v.slug, ex["sparsities"],
+                             {"ablation": kind or "original", "dataset_note": tnote})
+    elif name in ("layerwise", "neuron_collapse"):
+        sps = [ex["sparsity"]] if name == "layerwise" else ex["sparsities"]
+        for seed in config["seeds"]:
+            for m in ex["methods"]:
+                for s in sps:
+                    out.append((wp.mask_path(tgt, variant_for(config, m), s, seed), {}))
+    else:
+        raise KeyError(f"unknown figure {name!r}; valid: {', '.join(FIGURES)}")
+    return _dedup(out)
+
+
+def all_targets(config: Mapping) -> list[str]:
+    """Every table (CSV + Markdown) and figure configured under ``experiments``."""
+    ex = config["experiments"]
+    out = []
+    for t in TABLES:
+        if t in ex:
+            out += [f"{wp.RESULTS}/{t}.csv", f"{wp.RESULTS}/{t}.md"]
+    for f in FIGURES:
+        if f in ex or f in ("fig4", "fig5"):
+            out.append(f"{wp.RESULTS}/figures/{f}.png")
+    return out
+
+
+# -- command-line arguments of each stage (the rules' `params.args`) -------------------------
+
+def flags(**kw) -> str:
+    """``flags(epochs=1, train_per_class=None, set=["a=1"])`` -> ``"--epochs 1 --set a=1"``:
+    underscores become dashes, None and empty lists are left out, values are shell-quoted."""
+    import shlex
+
+    out = []
+    for k, v in kw.items():
+        if v is None or v == [] or v is False:
+            continue
+        flag = "--" + k.rstrip("_").replace("_", "-")
+        if v is True:
+            out.append(flag)
+        elif isinstance(v, (list, tuple)):
+            out.append(flag + " " + " ".join(shlex.quote(str(x)) for x in v))
+        else:
+            out.append(f"{flag} {shlex.quote(str(v))}")
+    return " ".join(out)
+
+
+def irp_args(config: Mapping, irp: str) -> str:
+    run, c = wp.parse_irp(irp), config["irp"]
+    return flags(model=run["model"], dataset=run["dataset"], criterion=run["criterion"],
+                 iterations=run["iterations"], seed=run["seed"], train_seed=run["train_seed"],
+                 width=config.get("widths", {}).get(run["model"], 1.0),
+                 final_density=c["final_density"], epochs=c.get("epochs"),
+                 train_per_class=c.get("train_per_class"), test_per_class=c.get("test_per_class"),
+                 grad_batches=c.get("grad_batches"), score_per_class=c.get("score_per_class"),
+                 set_=c.get("set"))
+
+
+def scorer_args(config: Mapping, scorer: str) -> str:
+    s, c = wp.parse_scorer(scorer), config["scorer"]
+    size = c.get("image_size")
+    size = size.get(s["arch"]) if isinstance(size, Mapping) else size
+    return flags(arch=s["arch"], inputs=s["inputs"], width=c["width"], image_size=size,
+                 epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
+                 device=c.get("device"), threads=config["train"].get("threads"))
+
+
+def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
+    t, v, c = wp.parse_target(target), wp.Variant.parse(variant), config["prune"]
+    return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
+                 method=v.method, sparsity=sparsity, scope=c["scope"], rounds=v.rounds,
+                 ablation=v.ablation, n_per_class=c["n_per_class"],
+                 set_=[*c.get("set", []),
+                       *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
+                       *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
+
+
+def train_args(config: Mapping, target: str, seed: str) -> str:
+    t, c = wp.parse_target(target), config["train"]
+    return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
+                 epochs=c.get("epochs"), train_per_class=c.get("train_per_class"),
+                 test_per_class=c.get("test_per_class"), set_=c.get("set"))
+
+
+def prune_inputs(variant: str) -> list[str]:
+    """The scorer checkpoint of AutoS variants, the IRP store of lottery variants."""
+    v = wp.Variant.parse(variant)
+    return ([wp.scorer_path(v.scorer)] if v.scorer else []) + (
+        [wp.irp_path(v.irp)] if v.irp else [])
+
+
+def labels_json(items: Planned) -> str:
+    """``{path: labels}`` of planned inputs as compact JSON (for ``--labels``)."""
+    import json
+
+    return json.dumps({p: lab for p, lab in items}, separators=(",", ":"))

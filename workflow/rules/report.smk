@@ -1,0 +1,44 @@
+# Tables (tidy CSV + Markdown) and figures (seaborn PNG, also in `snakemake --report`).
+
+
+rule table:
+    input:
+        lambda w: [p for p, _ in wc.table_inputs(config, w.table)],
+    output:
+        csv="results/{table}.csv",
+        md="results/{table}.md",
+    params:
+        labels=lambda w: wc.labels_json(wc.table_inputs(config, w.table)),
+    log:
+        "results/logs/table/{table}.log",
+    benchmark:
+        "results/benchmarks/table/{table}.tsv"
+    conda:
+        "../../envs/autosparse.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    shell:
+        "python -m autosparse table --name {wildcards.table} --metrics {input} --labels {params.labels:q}"
+        " --out {output.csv} > {log} 2>&1"
+
+
+rule figure:
+    input:
+        lambda w: [p for p, _ in wc.figure_inputs(config, w.figure)],
+    output:
+        report("results/figures/{figure}.png", caption="../report/{figure}.rst", category="Figures"),
+    params:
+        labels=lambda w: wc.labels_json(wc.figure_inputs(config, w.figure)),
+    log:
+        "results/logs/figure/{figure}.log",
+    benchmark:
+        "results/benchmarks/figure/{figure}.tsv"
+    conda:
+        "../../envs/autosparse.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m autosparse figure --name {wildcards.figure} --inputs {input} --labels {params.labels:q}"
+        " --out {output} > {log} 2>&1"

@@ -1,0 +1,23 @@
+# AutoS scorer (App. B.3): a backbone regressing survival scores from (theta_0, g_0) features.
+
+
+rule scorer:
+    input:
+        lambda w: wp.survival_path(wp.parse_scorer(w.scorer)["survival"]),
+    output:
+        "results/scorers/{scorer}.pt",
+    params:
+        args=lambda w: wc.scorer_args(config, w.scorer),
+    log:
+        "results/logs/scorer/{scorer}.log",
+    benchmark:
+        "results/benchmarks/scorer/{scorer}.tsv"
+    conda:
+        "../../envs/autosparse.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=config["scorer"]["mem_mb"],
+        runtime=config["scorer"]["runtime"],
+        gpu=GPU,
+    shell:
+        RUN + "python -m autosparse scorer-train --data {input} {params.args} --out {output} > {log} 2>&1"
