@@ -111,9 +111,18 @@ def write_table(df: pd.DataFrame, out: str | Path, title: str = "") -> None:
         os.replace(tmp, path)
 
 
-# Table name -> builder; table9 (concordance of survival scores) is added by the survival stage.
+# Table name -> builder kind.
+@TABLES.register("concordance")
+def concordance_table(stores: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
+    """Table 9: CCC (Eq. 5) of survival scores between IRP runs (``survival.table9``)."""
+    from .survival import table9
+
+    return table9(stores)
+
+
 TABLE_KIND = {name: "accuracy" for name in
               ("table1", "table2", "table3", "table4", "table5", "table6", "table8", "px_table2")}
+TABLE_KIND["table9"] = "concordance"
 
 
 def build_table(name: str, inputs: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:

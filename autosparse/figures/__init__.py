@@ -18,6 +18,9 @@ FIGURES: dict[str, str] = {
     "ablations": "autosparse.figures.accuracy:ablations",
     "layerwise": "autosparse.figures.accuracy:layerwise",
     "neuron_collapse": "autosparse.figures.accuracy:neuron_collapse",
+    "fig1": "autosparse.figures.survival:figure1_from_inputs",
+    "fig4": "autosparse.figures.scorer:figure4_from_inputs",
+    "fig5": "autosparse.figures.scorer:figure5_from_inputs",
 }
 
 

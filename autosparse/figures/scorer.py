@@ -9,7 +9,7 @@ sample (smallest row hashes) of the scorer's held-out validation rows.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -137,3 +137,13 @@ def figure5(param_scorer: PathLike | S.Scorer, grad_scorer: PathLike | S.Scorer,
 
 
 __all__ = ["figure4", "figure5", "sample_rows"]
+
+
+def figure4_from_inputs(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
+    """``figure`` dispatch: inputs = [scorer checkpoint, survival dataset dir]."""
+    figure4(inputs[0], inputs[1], out)
+
+
+def figure5_from_inputs(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
+    """``figure`` dispatch: inputs = [param-only scorer, grad-only scorer, survival dataset dir]."""
+    figure5(inputs[0], inputs[1], inputs[2], out)

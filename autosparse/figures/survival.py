@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +88,9 @@ def figure1(store: str | os.PathLike, out: str | os.PathLike,
     plt.close(fig)
     os.replace(tmp, out)
     return notes
+
+
+def figure1_from_inputs(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
+    """``figure`` dispatch: inputs = [IRP store]."""
+    for note in figure1(inputs[0], out):
+        print(note)
