@@ -2,6 +2,8 @@
 #   make run    the main job with the default (quick, CPU-sized) configuration
 #   make test   the test suite (fast set; `make test-slow` adds the long checks)
 PY := .venv/bin/python
+# Jobs run `python -m autosparse ...`: the project's environment comes first on PATH.
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 CORES ?= 8
 TARGET ?= results/table4.csv
 
@@ -15,7 +17,7 @@ setup: .venv/.installed
 	touch $@
 
 run: setup
-	.venv/bin/snakemake --cores $(CORES) $(TARGET)
+	snakemake --cores $(CORES) $(TARGET)
 
 test: setup
 	$(PY) -m pytest

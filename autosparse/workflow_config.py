@@ -348,7 +348,8 @@ def scorer_args(config: Mapping, scorer: str) -> str:
     s, c = wp.parse_scorer(scorer), config["scorer"]
     size = c.get("image_size")
     size = size.get(s["arch"]) if isinstance(size, Mapping) else size
-    return flags(arch=s["arch"], inputs=s["inputs"], width=c["width"], image_size=size,
+    return flags(arch=s["arch"], inputs=s["inputs"], normalize=c.get("normalize"),
+                 width=c["width"], image_size=size,
                  epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
                  device=c.get("device"), threads=config["train"].get("threads"))
 
