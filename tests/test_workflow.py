@@ -169,7 +169,7 @@ def test_table4_plan_counts_and_stand_in_note():
     assert "stand-in" not in notes["mnist-lenet"]
     # the stand-in really trains on CIFAR-10 with VGG-19
     survivals = {wp.parse_scorer(s)["survival"] for s in scorers}
-    assert "vgg19_bn-cifar10-magnitude-n3-s0" in survivals
+    assert f"vgg19_bn-cifar10-{cfg['irp']['criterion']}-n3-s0" in survivals
 
 
 def test_dry_run_smoke_all_job_counts(tmp_path):
