@@ -55,7 +55,7 @@ from .models import build_model, prunable_parameters
 from .retrain import add_training_args, parse_overrides
 from .retrain import load_data as load_split_data
 from .store import atomic_dir, config_hash, provenance, write_mask_store
-from .train import TrainConfig, _fmt_time, preset, train
+from .train import TrainConfig, format_duration, preset, train
 
 GRAD_REDUCTIONS = ("sum", "mean")
 
@@ -325,7 +325,7 @@ def run_irp(
         t = time.perf_counter()
         grad0 = initial_gradient(model, train_data, cfg.grad_batch_size, cfg.grad_batches,
                                  cfg.grad_reduction, cfg.grad_bn_mode)
-        log(f"g_0 on {len(train_data)} examples in {_fmt_time(time.perf_counter() - t)}")
+        log(f"g_0 on {len(train_data)} examples in {format_duration(time.perf_counter() - t)}")
         create_store(out, cfg, theta0, grad0, {"train_size": len(train_data),
                                                "test_size": len(test_data)})
     root = open_store(out, "r+")
@@ -370,7 +370,7 @@ def run_irp(
         eta = (time.perf_counter() - t_run) / (i - start) * (cfg.iterations - i)
         log(f"iter {i}/{cfg.iterations} density {record['density']:.4f} "
             f"(trained at {densities[i - 1]:.4f}: test acc {res.test_accuracy:.2f}%) "
-            f"{_fmt_time(dt)} eta {_fmt_time(eta)}")
+            f"{format_duration(dt)} eta {format_duration(eta)}")
         if stop_after is not None and i >= stop_after:
             break
     return root

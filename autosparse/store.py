@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -20,6 +21,9 @@ import torch
 import zarr
 
 from .data import REPO_ROOT
+
+# Snakemake marks directory outputs (our zarr stores) with a `.snakemake_timestamp` file.
+warnings.filterwarnings("ignore", message=r"Object at \.snakemake_timestamp is not recognized")
 
 
 def canonical_json(obj) -> str:

@@ -140,7 +140,7 @@ def _save_atomic(obj: dict, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _fmt_time(s: float) -> str:
+def format_duration(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
@@ -242,7 +242,7 @@ def train(
         eta = (time.perf_counter() - t0) / done * (cfg.epochs - epoch - 1)
         acc = f" test acc {rec['test_accuracy']:.2f}%" if "test_accuracy" in rec else ""
         log(f"epoch {epoch + 1}/{cfg.epochs} loss {rec['train_loss']:.4f}{acc} "
-            f"lr {rec['lr']:.3g} {_fmt_time(rec['epoch_time'])} eta {_fmt_time(eta)}")
+            f"lr {rec['lr']:.3g} {format_duration(rec['epoch_time'])} eta {format_duration(eta)}")
         if ckpt is not None:
             _save_atomic(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(),
