@@ -166,6 +166,15 @@ def is_validation(hashes: np.ndarray, val_percent: float) -> np.ndarray:
     return (hashes % np.uint64(10000)).astype(np.int64) < int(round(100 * val_percent))
 
 
+def in_train_subsample(hashes: np.ndarray, train_percent: float) -> np.ndarray:
+    """Training rows kept at ``train_percent``: ``(row_hash // 10000) mod 10000 < 100 * percent``,
+    bits independent of the validation split, so the subsample is a fixed, unbiased share."""
+    if train_percent >= 100:
+        return np.ones(len(hashes), dtype=bool)
+    return ((hashes // np.uint64(10000)) % np.uint64(10000)).astype(np.int64) < int(
+        round(100 * train_percent))
+
+
 # --- normalisation statistics -----------------------------------------------------------------
 
 
@@ -341,6 +350,7 @@ class TrainScorerConfig:
     loss: str = "mse"
     rank_pairs: int = 8  # sampled pairs per row for loss="rank"
     val_percent: float = 10.0
+    train_percent: float = 100.0  # share of the non-validation rows trained on (quick profiles)
     seed: int = 0
     shuffle_buffer: int = 262144  # rows shuffled together when streaming
     read_batch: int = 65536  # Parquet record-batch size
@@ -365,6 +375,8 @@ class TrainScorerConfig:
                                  f"{self.arch!r}, got {self.image_size!r}")
         if not 0 < self.val_percent < 100:
             raise ValueError(f"val_percent must lie in (0, 100), got {self.val_percent!r}")
+        if not 0 < self.train_percent <= 100:
+            raise ValueError(f"train_percent must lie in (0, 100], got {self.train_percent!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
         return self
 
@@ -516,7 +528,7 @@ def stream_split(
     dataset: pds.Dataset, split: str, val_percent: float, batch_size: int,
     shuffle_buffer: int = 0, seed: int = 0, read_batch: int = 65536,
     columns: Sequence[str] | None = None, groups: dict[tuple[str, str], int] | None = None,
-    grow: bool | None = None,
+    grow: bool | None = None, train_percent: float = 100.0,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Minibatches (dicts of numpy columns) of the ``"train"`` or ``"val"`` rows.
 
@@ -524,7 +536,8 @@ def stream_split(
     shuffled within a buffer of that many rows (filled from record batches, the file order also
     permuted) under ``seed``; otherwise they come in file order. The last batch may be short.
     ``gid`` indexes ``groups`` (``{(run, layer): i}``; new keys are added when ``grow``, default:
-    when no ``groups`` are given; otherwise an unknown key is an error)."""
+    when no ``groups`` are given; otherwise an unknown key is an error). ``train_percent`` keeps
+    that share of the training rows (:func:`in_train_subsample`)."""
     _check_choice("split", split, ("train", "val"))
     rng = np.random.default_rng(seed)
     buf: list[dict[str, np.ndarray]] = []
@@ -545,7 +558,7 @@ def stream_split(
     for b in iter_rows(dataset, read_batch, order_seed, groups, grow=grow):
         keep = is_validation(b["hash"], val_percent)
         if split == "train":
-            keep = ~keep
+            keep = ~keep & in_train_subsample(b["hash"], train_percent)
         if columns is not None:
             b = {k: b[k] for k in sorted(set(columns) | {"hash"})}
         buf.append({k: v[keep] for k, v in b.items()})
@@ -648,10 +661,11 @@ def train_scorer(
     for epoch in range(1, config.epochs + 1):
         te = time.perf_counter()
         model.train()
-        total, rows = 0.0, 0
+        total, rows, last_log = 0.0, 0, time.perf_counter()
         for b in stream_split(dataset, "train", config.val_percent, config.batch_size,
                               config.shuffle_buffer, config.seed * 1000003 + epoch,
-                              config.read_batch, groups=stats_groups(stats)):
+                              config.read_batch, groups=stats_groups(stats),
+                              train_percent=config.train_percent):
             n = len(b["score"])
             if n < min_rows:
                 continue
@@ -667,6 +681,10 @@ def train_scorer(
             opt.step()
             total += float(loss.detach()) * n
             rows += n
+            if log and time.perf_counter() - last_log > 30:
+                last_log = time.perf_counter()
+                log(f"  epoch {epoch}: {rows} rows, loss {total / rows:.5f}, "
+                    f"{rows / (last_log - te):.0f} rows/s")
         if rows == 0:
             raise ValueError("the training split of the survival data is empty")
         rec = {"epoch": epoch, "train_loss": total / rows, "train_rows": rows,
@@ -795,7 +813,8 @@ def run_cli(args: argparse.Namespace) -> int:
         arch=args.arch, inputs=args.inputs, normalize=args.normalize, context=args.context,
         width=args.width, image_size=args.image_size, hidden=tuple(args.hidden),
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, loss=args.loss,
-        val_percent=args.val_percent, seed=args.seed, shuffle_buffer=args.shuffle_buffer,
+        val_percent=args.val_percent, train_percent=args.train_percent, seed=args.seed,
+        shuffle_buffer=args.shuffle_buffer,
         device=args.device,
     ).validate()
     if args.threads:
@@ -823,6 +842,8 @@ def register_cli(sub) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--loss", choices=LOSSES, default="mse")
     p.add_argument("--val-percent", type=float, default=10.0)
+    p.add_argument("--train-percent", type=float, default=100.0,
+                   help="share of the training rows used (hash subsample; quick profiles)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--shuffle-buffer", type=int, default=262144)
     p.add_argument("--device", default="cpu")

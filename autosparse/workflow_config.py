@@ -349,6 +349,7 @@ def scorer_args(config: Mapping, scorer: str) -> str:
     size = c.get("image_size")
     size = size.get(s["arch"]) if isinstance(size, Mapping) else size
     return flags(arch=s["arch"], inputs=s["inputs"], normalize=c.get("normalize"),
+                 train_percent=c.get("train_percent"),
                  width=c["width"], image_size=size,
                  epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
                  device=c.get("device"), threads=config["train"].get("threads"))

@@ -108,6 +108,22 @@ def test_stream_yields_every_row_once_and_split_is_disjoint_and_stable(surv, sur
     assert got == {k for k in kva if k[0] == run1}
 
 
+def test_train_percent_is_a_fixed_share_of_training_rows_only(surv):
+    ds = S.open_survival(surv)
+    full = set(_keys(S.stream_split(ds, "train", 10, 1000)))
+    val = set(_keys(S.stream_split(ds, "val", 10, 1000)))
+    part = _keys(S.stream_split(ds, "train", 10, 1000, shuffle_buffer=5000, seed=1,
+                                train_percent=20))
+    again = _keys(S.stream_split(ds, "train", 10, 777, seed=2, train_percent=20))
+    assert set(part) <= full and not set(part) & val  # never a validation row
+    assert 0.17 < len(part) / len(full) < 0.23
+    assert set(again) == set(part)  # fixed by the row hash, not by seed or batching
+    smaller = set(_keys(S.stream_split(ds, "train", 10, 1000, train_percent=5)))
+    assert smaller < set(part)  # nested shares
+    with pytest.raises(ValueError, match="train_percent"):
+        S.TrainScorerConfig(train_percent=0).validate()
+
+
 def test_initial_features_g0_is_sum_of_batch_mean_gradients(mnist):
     model = autosparse.build_model("lenet_300_100", 10, width=0.25, seed=0)
     sub = autosparse.class_balanced_subset(mnist[0], 5, seed=0)
