@@ -109,16 +109,16 @@ def test_stream_yields_every_row_once_and_split_is_disjoint_and_stable(surv, sur
 
 
 def test_train_percent_is_a_fixed_share_of_training_rows_only(surv):
-    ds = S.open_survival(surv)
-    full = set(_keys(S.stream_split(ds, "train", 10, 1000)))
-    val = set(_keys(S.stream_split(ds, "val", 10, 1000)))
-    part = _keys(S.stream_split(ds, "train", 10, 1000, shuffle_buffer=5000, seed=1,
+    ds, g = S.open_survival(surv), {}
+    full = set(_keys(S.stream_split(ds, "train", 10, 1000, groups=g, grow=True)))
+    val = set(_keys(S.stream_split(ds, "val", 10, 1000, groups=g)))
+    part = _keys(S.stream_split(ds, "train", 10, 1000, shuffle_buffer=5000, seed=1, groups=g,
                                 train_percent=20))
-    again = _keys(S.stream_split(ds, "train", 10, 777, seed=2, train_percent=20))
+    again = _keys(S.stream_split(ds, "train", 10, 777, seed=2, groups=g, train_percent=20))
     assert set(part) <= full and not set(part) & val  # never a validation row
     assert 0.17 < len(part) / len(full) < 0.23
     assert set(again) == set(part)  # fixed by the row hash, not by seed or batching
-    smaller = set(_keys(S.stream_split(ds, "train", 10, 1000, train_percent=5)))
+    smaller = set(_keys(S.stream_split(ds, "train", 10, 1000, groups=g, train_percent=5)))
     assert smaller < set(part)  # nested shares
     with pytest.raises(ValueError, match="train_percent"):
         S.TrainScorerConfig(train_percent=0).validate()
