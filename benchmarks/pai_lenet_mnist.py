@@ -69,7 +69,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for s in args.sparsities:
             model = theta0()
             t0 = time.perf_counter()
-            masks = autosparse.prune(model, m, s, data=[batch], **extra.get(m, {}))
+            try:
+                masks = autosparse.prune(model, m, s, data=[batch], **extra.get(m, {}))
+            except ValueError as e:  # e.g. lottery below the IRP store's final density
+                print(f"{m} @ {s}: not applicable: {e}", flush=True)
+                continue
             scoring = time.perf_counter() - t0
             res = autosparse.train(model, tr, te, cfg, masks=masks)
             rows.append({"method": m, "sparsity": s,
