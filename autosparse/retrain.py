@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .data import class_balanced_subset, load_dataset
 from .masks import mask_stats
-from .models import build_model
+from .models import build_model, prunable_parameters
 from .store import provenance, read_mask_store, write_json_atomic
 from .train import preset, resolve_device, train
 
@@ -60,7 +60,7 @@ def run_training(args: argparse.Namespace) -> dict:
                         seed=mask_attrs.get("init_seed", args.seed))
     result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint)
     final = {n: p.detach() != 0 for n, p in
-             __import__("autosparse").prunable_parameters(model).items()}
+             prunable_parameters(model).items()}
     metrics = {
         "model": args.model, "dataset": args.dataset, "width": args.width, "seed": args.seed,
         "mask": str(args.mask) if args.mask else None,
