@@ -55,7 +55,9 @@ def cifar_batch(cifar10):
     return next(sub.batches(len(sub)))
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(scope="session", autouse=True)
 def _torch_threads():
+    """One thread for the whole session (set before any fixture): on a shared 2-core machine
+    two threads are many times slower under load."""
     torch.set_num_threads(1)
     yield

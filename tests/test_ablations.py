@@ -11,11 +11,6 @@ import autosparse
 from autosparse.masks import is_nested, keep_count, mask_stats
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_torch_threads):
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def lenet():
     return autosparse.build_model("lenet_300_100", 10, width=0.25, seed=0)

@@ -14,7 +14,6 @@ from autosparse.masks import keep_count, topk_masks
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist):
-    torch.set_num_threads(1)
     surv = survival_fixture(tmp_path_factory, mnist, "surv_autos")
     cfg = S.TrainScorerConfig(arch="mlp", normalize="layer_standardize", context=True, epochs=1,
                               val_percent=50, shuffle_buffer=16384, read_batch=8192)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from survival_data import survival_fixture
 
 from autosparse import scorer as S
@@ -17,7 +16,6 @@ def surv(tmp_path_factory, mnist):
 
 
 def _trained(surv, inputs):
-    torch.set_num_threads(1)
     cfg = S.TrainScorerConfig(arch="mlp", inputs=inputs, normalize="layer_standardize",
                               epochs=1, val_percent=50, shuffle_buffer=16384, read_batch=8192)
     return S.train_scorer(surv, cfg, log=None)

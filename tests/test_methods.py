@@ -19,12 +19,6 @@ METHODS = [pytest.param(m, marks=pytest.mark.slow) if m == "npb" else m
            for m in autosparse.list_methods()]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_torch_threads):
-    """One thread: on the shared 2-core machine two threads are ~20x slower under load."""
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def lenet():
     return autosparse.build_model("lenet_300_100", 10, width=0.2, seed=0)

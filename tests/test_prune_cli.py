@@ -14,11 +14,6 @@ from autosparse.pruning import REINIT_SEED_OFFSET
 from autosparse.store import read_mask_store
 
 
-@pytest.fixture(autouse=True)
-def _one_thread(_torch_threads):
-    torch.set_num_threads(1)
-
-
 def _args(data_root, out, *extra, model="lenet_300_100", dataset="mnist", method="snip",
           sparsity="0.95"):
     return ["prune", "--model", model, "--dataset", dataset, "--width", "0.25", "--seed", "0",

@@ -177,7 +177,6 @@ def test_normalisation_identical_for_dataset_rows_and_target(surv, mnist, norm):
 
 
 def test_training_improves_validation_and_is_deterministic(surv, tmp_path):
-    torch.set_num_threads(1)
     a = S.train_scorer(surv, _mlp(), out=tmp_path / "a.pt", log=None)
     h = a.history
     assert [r["epoch"] for r in h] == [0, 1, 2]

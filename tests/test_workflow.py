@@ -212,7 +212,6 @@ TRAIN = ["--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25", "-
 @pytest.fixture(scope="module")
 def real_metrics(tmp_path_factory, data_root):
     """Dense and 90 %-magnitude-pruned LeNet runs for seeds 0 and 1, via the train CLI."""
-    torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("wf")
     paths = {}
     for seed in (0, 1):

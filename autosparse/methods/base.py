@@ -180,7 +180,7 @@ def prune(
     rounds = m.rounds if rounds is None else int(rounds)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
-    _check_model(model)
+    device = next(iter(_check_model(model).values())).device
     batches = prepare_batches(model, data, m)
     t0 = time.perf_counter()
     masks = dense_masks(model)
@@ -191,7 +191,7 @@ def prune(
         masks = topk_masks(ranked, density, scope, current=masks)
         if callback is not None:
             callback(rnd, masks, scores)
-    masks = {n: mk.to(next(iter(_check_model(model).values())).device) for n, mk in masks.items()}
+    masks = {n: mk.to(device) for n, mk in masks.items()}
     if return_info:
         return masks, {"scores": scores, "scoring_time": time.perf_counter() - t0, "rounds": rounds}
     return masks
