@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 import autosparse
 from autosparse.masks import keep_count
@@ -80,3 +81,16 @@ def test_resnet20_npb_masks(cifar_batch):
     assert sum(int(m.sum()) for m in other.values()) == keep_count(n_all, 0.1)
     with pytest.raises(ValueError, match="density"):
         autosparse.score(model, "npb", input_shape=(3, 32, 32))
+
+
+def test_tied_inputs_are_spread_by_the_seed():
+    """An all-ones input ties every input's path count; chunks must not all wire index 0, 1, ..."""
+    model = nn.Sequential(nn.Linear(300, 40), nn.ReLU(), nn.Linear(40, 10))
+    masks = autosparse.prune(model, "npb", 0.95, input_shape=(300,), seed=0)
+    fc1 = masks["0.weight"]  # (40, 300), above 5120 pairs: solved in chunks of 10 outputs
+    chunks = [set(fc1[o:o + 10].any(0).nonzero().flatten().tolist()) for o in range(0, 40, 10)]
+    union = set().union(*chunks)
+    assert len(union) > 1.5 * max(len(c) for c in chunks)  # identical sets before the fix
+    assert sum(i >= 150 for i in union) > len(union) / 4  # both halves of the input are wired
+    other = autosparse.prune(model, "npb", 0.95, input_shape=(300,), seed=1)
+    assert not torch.equal(fc1.any(0), other["0.weight"].any(0))

@@ -24,6 +24,12 @@ Not a score-based method: it builds the mask directly, layer by layer in network
    10 outputs above 5120 pairs), the layer budget split by largest remainder.
 4. Kernel positions of the ``M[i, o]`` entries drawn at random (seeded by ``seed``).
 
+Ties: the program has many optima when inputs have equal path counts (always in the first layer,
+whose all-ones input gives every channel/pixel one path). HiGHS then returns the lowest indices,
+which for an MLP on MNIST are the always-black border pixels, so every chunk wired the same dead
+corner and the 99 %-sparse LeNet fell to 33 % accuracy. Each chunk is solved on a seeded random
+permutation of its input channels instead (the optimum value is unchanged).
+
 Layer rules from the authors' ResNet-20 script (alpha 0.01, beta 1, max_p 9): 1x1 convolutions
 (projection shortcuts) use ``max_p = 1`` and ``beta = 0.001`` (the function default they fall back
 to) and after each one ``max_p`` drops by 2 while above 5; Linear layers use ``max_p = 1`` and
@@ -225,7 +231,10 @@ def npb_masks(ctx: ScoringContext) -> dict[str, torch.Tensor]:
         pairs = np.zeros((c_in, c_out), dtype=np.int64)
         for s in starts:
             e = min(s + step, c_out)
-            pairs[:, s:e] = solve_pairs(p_in, e - s, budget[s], lmax, alpha, lbeta)
+            # equal path counts (e.g. every input pixel of an MLP) are ties of the program: a
+            # seeded permutation per chunk breaks them, not the solver's preference for index 0
+            perm = torch.randperm(c_in, generator=gen).numpy()
+            pairs[perm, s:e] = solve_pairs(p_in[perm], e - s, budget[s], lmax, alpha, lbeta)
         # kernel positions: the M[i, o] entries at random places of the kh x kw kernel
         ranks = torch.rand((c_out, c_in, kh * kw), generator=gen).argsort(-1).argsort(-1)
         pair_t = torch.from_numpy(pairs.T.copy()).unsqueeze(-1)
