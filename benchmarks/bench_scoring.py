@@ -6,6 +6,12 @@ single-shot (T = 1) and, for iterative methods, ``--rounds`` rounds (default 100
 and the ratio to SNIP's single-shot time measured in the same process.
 
     PYTHONPATH=. python benchmarks/bench_scoring.py            # the full table (slow on CPU)
+    PYTHONPATH=. python benchmarks/bench_scoring.py --measured-rounds resnet18=10
+
+``--measured-rounds MODEL=K`` times ``K`` rounds instead of ``--rounds`` for that model and
+extrapolates linearly through the single-shot time (``t(T) = t(1) + (T - 1) (t(K) - t(1)) / (K - 1)``):
+every round scores the same dense-shaped network, so a round costs the same at any density. The
+row says when a figure is extrapolated.
     PYTHONPATH=. python benchmarks/bench_scoring.py --quick    # narrow, 2 rounds: smoke check
 """
 
@@ -42,7 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root", default=None)
     p.add_argument("--quick", action="store_true", help="width 0.125, 2 rounds (smoke check)")
+    p.add_argument("--measured-rounds", nargs="*", default=[], metavar="MODEL=K",
+                   help="time K rounds for MODEL and extrapolate to --rounds")
     args = p.parse_args(argv)
+    measured = {}
+    for item in args.measured_rounds:
+        name, sep, k = item.partition("=")
+        if not sep or not k.isdigit() or int(k) < 2:
+            raise SystemExit(f"--measured-rounds: expected MODEL=K with K >= 2, got {item!r}")
+        measured[name] = int(k)
     if args.quick:
         args.width, args.rounds = 0.125, 2
     torch.set_num_threads(args.threads)
@@ -69,8 +83,13 @@ def main(argv: list[str] | None = None) -> None:
             one = time_method(model, m, batch, 1, args.repeats, **opts)
             row = f"| {name} | {m} | {one:.3f} | {one / ref:.2f}x |"
             if get_method(m).rounds > 1:
-                many = time_method(model, m, batch, args.rounds, args.repeats, **opts)
-                row += f" {many:.3f} | {many / ref:.2f}x |"
+                k = min(measured.get(name, args.rounds), args.rounds)
+                many = time_method(model, m, batch, k, args.repeats, **opts)
+                note = ""
+                if k < args.rounds:
+                    many = one + (args.rounds - 1) * (many - one) / (k - 1)
+                    note = f" (est. from T={k})"
+                row += f" {many:.3f}{note} | {many / ref:.2f}x |"
             else:
                 row += " - | - |"
             print(row, f"(wall {time.perf_counter() - t0:.1f}s)", flush=True)
