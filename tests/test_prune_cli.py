@@ -57,6 +57,19 @@ def test_ablations_in_attrs(data_root, tmp_path):
     assert a_r["init_seed"] == REINIT_SEED_OFFSET and "init_seed" not in read_mask_store(base)[1]
 
 
+def test_scoring_batches_sum_gradients(data_root, tmp_path):
+    """100 examples in batches of 50: g is the sum of two batch means = 2 x the mean of one batch."""
+    import zarr
+
+    whole, halves = tmp_path / "w.zarr", tmp_path / "h.zarr"
+    assert main(_args(data_root, whole, "--save-scores", "--batch-size", "100")) == 0
+    assert main(_args(data_root, halves, "--save-scores", "--batch-size", "50")) == 0
+    sw, sh = (zarr.open_group(str(p), mode="r")["scores"] for p in (whole, halves))
+    for k in sw.array_keys():
+        torch.testing.assert_close(torch.as_tensor(sh[k][:]), 2 * torch.as_tensor(sw[k][:]))
+    assert read_mask_store(halves)[1]["batch_size"] == 50
+
+
 def test_collapse_reported(data_root, tmp_path):
     model = autosparse.build_model("lenet_300_100", 10, 0.25, (1, 28, 28), seed=0)
     trained = {n: p.detach().clone() for n, p in autosparse.prunable_parameters(model).items()}
@@ -92,6 +105,7 @@ def no_prunable_model():
     ({"extra": ["--ablation", "flip"]}, "unknown ablation 'flip'"),
     ({"extra": ["--scope", "layer"]}, "scope must be"),
     ({"extra": ["--ablation", "reinit", "--ablation-seed", "0"]}, "init seed other than"),
+    ({"extra": ["--batch-size", "0"]}, "batch-size must be >= 1, got 0"),
     ({"model": "vgg16_bn"}, "does not fit"),  # 28x28 MNIST vanishes in VGG's 5 max-pools
     ({"model": "NOPRUNE"}, "no prunable"),
 ])
