@@ -116,6 +116,11 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
     for name in config.get("widths", {}):
         if name not in models:
             raise WorkflowConfigError(f"config key widths.{name}: unknown model {name!r}")
+    for name in config.get("train", {}).get("per_class_cap", {}):
+        if name not in datasets:
+            raise WorkflowConfigError(
+                f"config key train.per_class_cap.{name}: unknown dataset {name!r}; "
+                f"valid: {', '.join(sorted(datasets))}")
 
 
 # -- nets, IRP runs, scorers ------------------------------------------------------------------
@@ -125,7 +130,7 @@ def dataset_for(config: Mapping, dataset: str) -> tuple[str, str]:
     stand = config.get("stand_ins", {}).get(dataset)
     if stand:
         return stand["dataset"], stand["note"]
-    return dataset, config.get("notes", {}).get(dataset, "")
+    return dataset, config.get("notes", {}).get(dataset) or ""
 
 
 def target_for(config: Mapping, net: Mapping) -> tuple[str, str]:
@@ -366,9 +371,14 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
+    """Retraining flags; ``train_per_class`` at most ``train.per_class_cap[<dataset>]`` (a data
+    copy with fewer examples per class: the offline TinyImageNet subset has 100)."""
     t, c = wp.parse_target(target), config["train"]
+    per_class, cap = c.get("train_per_class"), (c.get("per_class_cap") or {}).get(t["dataset"])
+    if per_class is not None and cap is not None:
+        per_class = min(per_class, cap)
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
-                 epochs=c.get("epochs"), train_per_class=c.get("train_per_class"),
+                 epochs=c.get("epochs"), train_per_class=per_class,
                  test_per_class=c.get("test_per_class"), set_=c.get("set"))
 
 

@@ -92,6 +92,7 @@ def job_counts(text: str) -> dict[str, int]:
      "scorer.source.dataset"),
     ({"irp": {"criterion": "nosuch"}}, "irp.criterion"),
     ({"data_root": "/nonexistent/autosparse-data"}, "data_root"),
+    ({"train": {"per_class_cap": {"imagenet22k": 10}}}, "train.per_class_cap.imagenet22k"),
 ])
 def test_check_config_names_the_bad_key(overlay, key, monkeypatch):
     monkeypatch.delenv("AUTOSPARSE_DATA", raising=False)
@@ -104,6 +105,24 @@ def test_check_config_names_the_bad_key(overlay, key, monkeypatch):
 def test_check_config_accepts_profiles():
     for prof in ("config/smoke.yaml", "config/paper.yaml"):
         wc.check_config(load_config(prof, WIRED), REPO)
+
+
+def test_profiles_fit_their_data():
+    """Quick retraining asks 200/class, capped at the offline TinyImageNet's 100; smoke keeps its
+    5; paper trains on full splits and drops the quick profile's stand-in and note."""
+    def per_class(cfg, target):
+        args = wc.train_args(cfg, target, "0").split()
+        return args[args.index("--train-per-class") + 1] if "--train-per-class" in args else None
+
+    quick, smoke, paper = (load_config(*p) for p in
+                           ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
+    assert per_class(quick, "resnet18-tinyimagenet-w0.125") == "100"
+    assert per_class(quick, "resnet18-cifar10-w0.125") == "200"
+    assert per_class(smoke, "resnet18-tinyimagenet-w0.0625") == "5"
+    assert per_class(paper, "resnet18-tinyimagenet-w1") is None
+    assert wc.dataset_for(quick, "cifar100")[0] == "cifar10"
+    assert wc.dataset_for(paper, "cifar100") == ("cifar100", "")
+    assert wc.dataset_for(paper, "tinyimagenet") == ("tinyimagenet", "")
 
 
 @pytest.mark.parametrize("overlay, word", [
