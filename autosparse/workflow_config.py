@@ -372,7 +372,7 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
     """Retraining flags; ``train_per_class`` at most ``train.per_class_cap[<dataset>]`` (a data
-    copy with fewer examples per class: the offline TinyImageNet subset has 100)."""
+    copy with fewer examples per class, or a costly dataset: quick TinyImageNet)."""
     t, c = wp.parse_target(target), config["train"]
     per_class, cap = c.get("train_per_class"), (c.get("per_class_cap") or {}).get(t["dataset"])
     if per_class is not None and cap is not None:

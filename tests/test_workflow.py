@@ -108,15 +108,15 @@ def test_check_config_accepts_profiles():
 
 
 def test_profiles_fit_their_data():
-    """Quick retraining asks 200/class, capped at the offline TinyImageNet's 100; smoke keeps its
-    5; paper trains on full splits and drops the quick profile's stand-in and note."""
+    """Quick retraining asks 200/class, TinyImageNet capped at 20 (its offline copy has 100);
+    smoke keeps its 5; paper trains on full splits and drops the quick stand-in and note."""
     def per_class(cfg, target):
         args = wc.train_args(cfg, target, "0").split()
         return args[args.index("--train-per-class") + 1] if "--train-per-class" in args else None
 
     quick, smoke, paper = (load_config(*p) for p in
                            ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
-    assert per_class(quick, "resnet18-tinyimagenet-w0.125") == "100"
+    assert per_class(quick, "resnet18-tinyimagenet-w0.125") == "20"
     assert per_class(quick, "resnet18-cifar10-w0.125") == "200"
     assert per_class(smoke, "resnet18-tinyimagenet-w0.0625") == "5"
     assert per_class(paper, "resnet18-tinyimagenet-w1") is None
