@@ -371,15 +371,16 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
-    """Retraining flags; ``train_per_class`` at most ``train.per_class_cap[<dataset>]`` (a data
-    copy with fewer examples per class, or a costly dataset: quick TinyImageNet)."""
+    """Retraining flags; ``train_per_class`` and ``test_per_class`` at most
+    ``train.per_class_cap[<dataset>]`` (a data copy with fewer examples per class, or a costly
+    dataset: quick TinyImageNet)."""
     t, c = wp.parse_target(target), config["train"]
-    per_class, cap = c.get("train_per_class"), (c.get("per_class_cap") or {}).get(t["dataset"])
-    if per_class is not None and cap is not None:
-        per_class = min(per_class, cap)
+    cap = (c.get("per_class_cap") or {}).get(t["dataset"])
+    train, test = (c.get(k) if cap is None or c.get(k) is None else min(c[k], cap)
+                   for k in ("train_per_class", "test_per_class"))
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
-                 epochs=c.get("epochs"), train_per_class=per_class,
-                 test_per_class=c.get("test_per_class"), set_=c.get("set"))
+                 epochs=c.get("epochs"), train_per_class=train, test_per_class=test,
+                 set_=c.get("set"))
 
 
 def prune_inputs(variant: str) -> list[str]:

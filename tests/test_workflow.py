@@ -108,15 +108,17 @@ def test_check_config_accepts_profiles():
 
 
 def test_profiles_fit_their_data():
-    """Quick retraining asks 200/class, TinyImageNet capped at 20 (its offline copy has 100);
+    """Quick retraining asks 200/class, TinyImageNet capped at 20 train / 20 test per class;
     smoke keeps its 5; paper trains on full splits and drops the quick stand-in and note."""
-    def per_class(cfg, target):
+    def per_class(cfg, target, flag="--train-per-class"):
         args = wc.train_args(cfg, target, "0").split()
-        return args[args.index("--train-per-class") + 1] if "--train-per-class" in args else None
+        return args[args.index(flag) + 1] if flag in args else None
 
     quick, smoke, paper = (load_config(*p) for p in
                            ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
     assert per_class(quick, "resnet18-tinyimagenet-w0.125") == "20"
+    assert per_class(quick, "resnet18-tinyimagenet-w0.125", "--test-per-class") == "20"
+    assert per_class(quick, "resnet18-cifar10-w0.125", "--test-per-class") == "50"
     assert per_class(quick, "resnet18-cifar10-w0.125") == "200"
     assert per_class(smoke, "resnet18-tinyimagenet-w0.0625") == "5"
     assert per_class(paper, "resnet18-tinyimagenet-w1") is None
