@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root", default=None)
     p.add_argument("--quick", action="store_true", help="width 0.125, 2 rounds (smoke check)")
+    p.add_argument("--scorer", default=None,
+                   help="AutoS scorer checkpoint for the autos row (skipped without one)")
     p.add_argument("--measured-rounds", nargs="*", default=[], metavar="MODEL=K",
                    help="time K rounds for MODEL and extrapolate to --rounds")
     args = p.parse_args(argv)
@@ -75,10 +77,13 @@ def main(argv: list[str] | None = None) -> None:
         time_method(model, "snip", batch, 1, 1)  # warm-up
         ref = time_method(model, "snip", batch, 1, args.repeats)
         for m in methods:
-            if m in SKIP:
-                print(f"| {name} | {m} | skipped: {SKIP[m]} | | | |")
+            skip = SKIP.get(m) or ("needs --scorer" if m == "autos" and not args.scorer else None)
+            if skip:
+                print(f"| {name} | {m} | skipped: {skip} | | | |")
                 continue
             opts = {"trained": model} if m == "magnitude_after_training" else {}
+            if m == "autos":
+                opts = {"scorer": args.scorer}
             t0 = time.perf_counter()
             one = time_method(model, m, batch, 1, args.repeats, **opts)
             row = f"| {name} | {m} | {one:.3f} | {one / ref:.2f}x |"
