@@ -28,7 +28,7 @@ Ties: the program has many optima when inputs have equal path counts (always in 
 whose all-ones input gives every channel/pixel one path). HiGHS then returns the lowest indices,
 which for an MLP on MNIST are the always-black border pixels, so every chunk wired the same dead
 corner and the 99 %-sparse LeNet fell to 33 % accuracy. Each chunk is solved on a seeded random
-permutation of its input channels instead (the optimum value is unchanged).
+permutation of its input channels instead (the optimum value is unchanged): 83 % at 99 %.
 
 Layer rules from the authors' ResNet-20 script (alpha 0.01, beta 1, max_p 9): 1x1 convolutions
 (projection shortcuts) use ``max_p = 1`` and ``beta = 0.001`` (the function default they fall back
