@@ -4,7 +4,8 @@
 --out results/masks/.../seed0.zarr`` builds theta_0 = build_model(model, classes, width,
 input_shape, seed), takes class-balanced scoring examples (``--n-per-class`` per class, seeded)
 from the train split in batches of ``--batch-size`` (gradients summed over them), prunes, and
-writes ``mask/<layer>`` (+ ``scores/<layer>`` with ``--save-scores``) and attrs (DESIGN.md, mask store). Every argument is checked before any work.
+writes ``mask/<layer>`` (+ ``scores/<layer>`` with ``--save-scores``) and attrs (DESIGN.md, mask
+store). Every argument is checked before any work.
 """
 
 from __future__ import annotations
