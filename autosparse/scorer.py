@@ -27,16 +27,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pds
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .models import build_model, prunable_modules, prunable_parameters
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pds
 
 # ---------------------------------------------------------------------------------------------
 # Features
@@ -419,6 +422,8 @@ def flops_per_weight(model: nn.Module, n_in: int) -> int:
 
 def open_survival(dirs: str | os.PathLike | Sequence[str | os.PathLike]) -> pds.Dataset:
     """One pyarrow dataset over the Parquet files of one or more survival directories."""
+    import pyarrow.dataset as pds  # lazy: it imports pandas (~0.5 s) in every DAG job
+
     dirs = [dirs] if isinstance(dirs, (str, os.PathLike)) else list(dirs)
     if not dirs:
         raise ValueError("no survival dataset directory given")

@@ -35,14 +35,17 @@ import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .irp import committed, open_store, read_layer, survival_counts
 from .store import atomic_dir
+
+if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
+    import pandas as pd
 
 META_KEY = b"autosparse"
 MERGE_RULES = ("concat", "mean")
@@ -64,6 +67,8 @@ def _fans(shape: tuple[int, ...]) -> tuple[int, int, str]:
 
 def from_store(store: str | os.PathLike, allow_partial: bool = False) -> tuple[pd.DataFrame, dict]:
     """Survival rows of one IRP store (Eq. 4) and its attrs."""
+    import pandas as pd
+
     root = open_store(store)
     attrs = dict(root.attrs)
     c = committed(root)
@@ -118,6 +123,8 @@ def write_dataset(df: pd.DataFrame, out: str | os.PathLike, metadata: Mapping) -
 
 
 def read_dataset(path: str | os.PathLike) -> pd.DataFrame:
+    import pandas as pd
+
     return pd.read_parquet(path)
 
 
@@ -130,6 +137,8 @@ def read_metadata(path: str | os.PathLike) -> dict:
 
 def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.DataFrame:
     """Merge survival frames by ``rule`` (module docstring)."""
+    import pandas as pd
+
     if rule not in MERGE_RULES:
         raise ValueError(f"merge rule must be one of {MERGE_RULES}, got {rule!r}")
     if not frames:
@@ -204,6 +213,8 @@ def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
     init relation, the mean CCC (Eq. 5) of per-run survival scores over all pairs of distinct
     runs (run of a, run of b) with the same theta_0 seed ("same") or different seeds
     ("different"). Tidy: method_a, method_b, init, ccc, n_pairs, paper."""
+    import pandas as pd
+
     runs = []
     for s in stores:
         df, a = from_store(s)

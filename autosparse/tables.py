@@ -12,11 +12,13 @@ import argparse
 import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from . import workflow_paths as wp
 from .registry import Registry
+
+if TYPE_CHECKING:  # pandas is imported where used (every DAG job imports the CLI's modules)
+    import pandas as pd
 
 IDENTITY = ["model", "dataset", "width", "method", "sparsity"]
 VALUES = {"test_accuracy": "accuracy", "achieved_sparsity": "achieved_sparsity"}
@@ -27,6 +29,8 @@ TABLES: Registry[Callable[..., pd.DataFrame]] = Registry("table")
 def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
     """One row per training job: identity fields, labels, seed, accuracy, achieved sparsity and
     (for pruned jobs) the mask's scoring time when its store records one."""
+    import pandas as pd
+
     rows = []
     for path in metrics:
         ident = wp.parse_metrics_path(str(path))
@@ -87,6 +91,8 @@ def accuracy_table(metrics: Sequence[str | Path], labels: Mapping | None = None)
 
 def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
     """A GitHub Markdown table (no tabulate dependency); floats rounded to ``digits``."""
+    import pandas as pd
+
     def cell(v) -> str:
         if isinstance(v, float):
             return "" if pd.isna(v) else f"{v:.{digits}f}" if abs(v) >= 0.01 or v == 0 else f"{v:.3g}"

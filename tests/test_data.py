@@ -41,7 +41,7 @@ def test_missing_data_names_dataset_paths_and_remedy(tmp_path):
 
 
 def test_unknown_names_are_listed():
-    with pytest.raises(KeyError, match="valid: cifar10, cifar100, mnist, tinyimagenet"):
+    with pytest.raises(KeyError, match="valid: cifar10, cifar100, mnist, tinyimagenet, tinyimagenet10"):
         autosparse.load_dataset("imagenet", "train")
     with pytest.raises(ValueError, match="split"):
         autosparse.load_dataset("mnist", "val")
@@ -57,3 +57,12 @@ def test_batched_augmentation_equals_per_example_crop_and_flip(cifar10):
         ref = padded[i, :, r : r + 32, c : c + 32]
         assert torch.equal(out[i], ref.flip(-1) if flip[i] else ref)
     assert 0 < int(flip.sum()) < 16
+
+
+def test_tinyimagenet10_is_the_first_ten_classes_of_tinyimagenet():
+    full, sub = (autosparse.load_dataset(n, "test") for n in ("tinyimagenet", "tinyimagenet10"))
+    keep = full.labels < 10
+    assert sub.num_classes == 10 and len(sub) == int(keep.sum()) == 500
+    assert torch.equal(sub.labels, full.labels[keep])
+    assert torch.equal(sub.images, full.images[keep])
+    assert torch.bincount(sub.labels).tolist() == [50] * 10

@@ -108,19 +108,20 @@ def test_check_config_accepts_profiles():
 
 
 def test_profiles_fit_their_data():
-    """Quick retraining asks 200/class, TinyImageNet capped at 20 train / 20 test per class;
-    smoke keeps its 5; paper trains on full splits and drops the quick stand-in and note."""
+    """Quick retraining asks 200/class, its TinyImageNet stand-in (10 classes) capped at the
+    offline copy's 100; smoke keeps its 5; paper trains on full splits and drops the stand-ins."""
     def per_class(cfg, target, flag="--train-per-class"):
         args = wc.train_args(cfg, target, "0").split()
         return args[args.index(flag) + 1] if flag in args else None
 
     quick, smoke, paper = (load_config(*p) for p in
                            ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
-    assert per_class(quick, "resnet18-tinyimagenet-w0.125") == "20"
-    assert per_class(quick, "resnet18-tinyimagenet-w0.125", "--test-per-class") == "20"
+    assert wc.dataset_for(quick, "tinyimagenet")[0] == "tinyimagenet10"
+    assert per_class(quick, "resnet18-tinyimagenet10-w0.125") == "100"
+    assert per_class(quick, "resnet18-tinyimagenet10-w0.125", "--test-per-class") == "50"
     assert per_class(quick, "resnet18-cifar10-w0.125", "--test-per-class") == "50"
     assert per_class(quick, "resnet18-cifar10-w0.125") == "200"
-    assert per_class(smoke, "resnet18-tinyimagenet-w0.0625") == "5"
+    assert per_class(smoke, "resnet18-tinyimagenet10-w0.0625") == "5"
     assert per_class(paper, "resnet18-tinyimagenet-w1") is None
     assert wc.dataset_for(quick, "cifar100")[0] == "cifar10"
     assert wc.dataset_for(paper, "cifar100") == ("cifar100", "")
@@ -186,7 +187,7 @@ def test_table4_plan_counts_and_stand_in_note():
     assert len(scorers) == len(ex["sources"]) * len(ex["backbones"])
     notes = {lab["irp_source"]: lab["dataset_note"] for _, lab in items if lab.get("irp_source")}
     assert "CIFAR-10 stand-in" in notes["cifar100-vgg19"]
-    assert "100-images-per-class" in notes["tinyimagenet-resnet18"]
+    assert "first 10 classes" in notes["tinyimagenet-resnet18"]
     assert "stand-in" not in notes["mnist-lenet"]
     # the stand-in really trains on CIFAR-10 with VGG-19
     survivals = {wp.parse_scorer(s)["survival"] for s in scorers}

@@ -48,8 +48,6 @@ import math
 
 import numpy as np
 import torch
-from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import csr_matrix, hstack, identity, kron, vstack
 from torch import nn
 
 from ..masks import keep_count
@@ -98,6 +96,9 @@ def solve_pairs(
     p_in: np.ndarray, c_out: int, k: int, max_p: int, alpha: float, beta: float
 ) -> np.ndarray:
     """Integer ``M[C_in, C_out]`` maximising the node/path/edge objective (module docstring)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp  # lazy: ~0.7 s to import
+    from scipy.sparse import csr_matrix, hstack, identity, kron, vstack
+
     c_in = len(p_in)
     npair = c_in * c_out
     if k > npair * max_p:
