@@ -3,7 +3,8 @@
 and report test accuracy per method x sparsity next to random pruning (and the dense net).
 
 ``magnitude_after_training`` prunes a dense net trained here with the same preset; ``lottery``
-needs an IRP store of this model (``--irp-store``) and is skipped otherwise.
+needs an IRP store of this model (``--irp-store``) and ``autos`` a scorer checkpoint
+(``--scorer``); each is skipped without it.
 
     PYTHONPATH=. python benchmarks/pai_lenet_mnist.py --out results/pai_lenet_mnist.csv
     PYTHONPATH=. python benchmarks/pai_lenet_mnist.py --methods snip random --epochs 1  # check
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train-per-class", type=int, default=None, help="subset (quick checks)")
     p.add_argument("--irp-store", default=None, help="IRP store for the lottery method")
+    p.add_argument("--scorer", default=None, help="AutoS scorer checkpoint for the autos method")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--data-root", default=None)
     p.add_argument("--out", type=Path, default=None, help="CSV of the results")
@@ -42,9 +44,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         get_method(m)
     for s in args.sparsities:
         autosparse.masks.check_sparsity(s)
-    if "lottery" in methods and not args.irp_store:
-        print("skipping lottery: no --irp-store given")
-        methods = [m for m in methods if m != "lottery"]
+    for m, given, flag in (("lottery", args.irp_store, "--irp-store"),
+                           ("autos", args.scorer, "--scorer")):
+        if m in methods and not given:
+            print(f"skipping {m}: no {flag} given")
+            methods = [x for x in methods if x != m]
     if "random" not in methods:
         methods = ["random", *methods]
 
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     rows.append({"method": "dense", "sparsity": 0.0, "achieved_sparsity": 0.0,
                  "test_accuracy": res.test_accuracy, "scoring_time": 0.0})
     print(f"dense: {res.test_accuracy:.2f}%", flush=True)
-    extra = {"magnitude_after_training": {"trained": dense}, "lottery": {"store": args.irp_store}}
+    extra = {"magnitude_after_training": {"trained": dense}, "lottery": {"store": args.irp_store},
+             "autos": {"scorer": args.scorer}}
     for m in methods:
         for s in args.sparsities:
             model = theta0()
