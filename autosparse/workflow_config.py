@@ -272,9 +272,12 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
     if name == "fig3":
         for net in ex["nets"]:
             t, note = target_for(config, net)
+            used = wp.parse_target(t)["dataset"]  # the panel names a stand-in it trained on
+            label = f"{net['model']}/{net['dataset']}" + (
+                f" (stand-in: {used})" if used != net["dataset"] else "")
             for m in ex["methods"]:
                 out += _grid(config, t, variant_for(config, m), ex["sparsities"],
-                             {"net": f"{net['model']}/{net['dataset']}", "dataset_note": note})
+                             {"net": label, "dataset_note": note})
     elif name == "fig6":
         for label, v in ex["variants"].items():
             sc = scorer_for(config, source=v["source"], arch=v["arch"])

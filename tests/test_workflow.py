@@ -337,3 +337,12 @@ def test_device_lock_gives_each_job_its_own_gpu(tmp_path):
                           "import os; print(os.environ['CUDA_VISIBLE_DEVICES'])"],
                          capture_output=True, text=True, env={**env, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "3"
+
+
+def test_fig3_panel_label_names_the_stand_in_dataset():
+    labels = {lab["net"] for _, lab in wc.figure_inputs(load_config(WIRED), "fig3") if "net" in lab}
+    assert "vgg19_bn/cifar100 (stand-in: cifar10)" in labels
+    assert "resnet18/cifar10" in labels
+    paper = {lab["net"] for _, lab in
+             wc.figure_inputs(load_config(WIRED, "config/paper.yaml"), "fig3") if "net" in lab}
+    assert "vgg19_bn/cifar100" in paper

@@ -33,15 +33,6 @@ def _plt():
     return plt, sns
 
 
-def _facet_title(label: str, runs: pd.DataFrame) -> str:
-    """``model/dataset`` of a facet, naming the dataset actually trained on when a profile's
-    stand-in replaced it (quick: VGG-19 "cifar100" trains on CIFAR-10)."""
-    used = sorted(set(runs["dataset"])) if "dataset" in runs else []
-    if "/" in label and used and used != [label.split("/", 1)[1]]:
-        return f"{label} (stand-in: {', '.join(used)})"
-    return label
-
-
 def _acc_grid(runs: pd.DataFrame, hue: str, facet: str | None, out: Path, title: str) -> None:
     """Accuracy vs sparsity (log-scaled remaining weights), mean +- std over seeds, dense line."""
     plt, sns = _plt()
@@ -56,7 +47,7 @@ def _acc_grid(runs: pd.DataFrame, hue: str, facet: str | None, out: Path, title:
         d = dense if f is None or facet not in dense.columns else dense[dense["target"].isin(sub["target"])]
         if len(d):
             ax.axhline(d["accuracy"].mean(), color="k", ls="--", lw=1, label="dense")
-        ax.set_title(title if f is None else _facet_title(str(f), sub))
+        ax.set_title(str(f) if f is not None else title)
         ax.set_xlabel("sparsity")
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=7)
