@@ -141,8 +141,8 @@ def decode_jpeg_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
     stat = path.stat()
     key = f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
     cx, cy = cache_dir() / f"{key}.x.npy", cache_dir() / f"{key}.y.npy"
-    if cx.exists() and cy.exists():
-        return np.load(cx, mmap_mode=None), np.load(cy)
+    if cx.exists() and cy.exists():  # mapped: a subset reads only its own rows
+        return np.load(cx, mmap_mode="r"), np.load(cy)
     from PIL import Image
 
     with np.load(path) as z:
@@ -255,12 +255,19 @@ def dataset_spec(name: str) -> DatasetSpec:
 
 
 def load_dataset(
-    name: str, split: str, root: str | os.PathLike | None = None, download: bool = False
+    name: str, split: str, root: str | os.PathLike | None = None, download: bool = False,
+    n_per_class: int | None = None, seed: int = 0,
 ) -> ImageTensorDataset:
-    """Load ``split`` ("train" or "test") of a registered dataset as an ImageTensorDataset."""
+    """Load ``split`` ("train" or "test") of a registered dataset as an ImageTensorDataset.
+
+    ``n_per_class``: only :func:`class_balanced_subset` ``(dataset, n_per_class, seed)``, chosen
+    before the images are read (a quick job reads 2,000 CIFAR-10 images, not 50,000).
+    """
     spec = DATASETS.get(name)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if n_per_class is not None and n_per_class < 1:
+        raise ValueError(f"n_per_class must be >= 1, got {n_per_class!r}")
     roots = resolve_root(root)
     tried: list[str] = []
     for r in roots:
@@ -269,7 +276,11 @@ def load_dataset(
         except (DataNotFoundError, FileNotFoundError) as e:
             tried.append(str(e) if str(r) in str(e) else f"{r}: {e}")
             continue
-        images = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2).contiguous()
+        if n_per_class:
+            idx = class_balanced_indices(torch.from_numpy(np.asarray(y)), n_per_class, seed)
+            x, y = x[idx.numpy()], np.asarray(y)[idx.numpy()]
+        images = torch.from_numpy(np.require(x, requirements=["C", "W"])).permute(0, 3, 1, 2)
+        images = images.contiguous()
         return ImageTensorDataset(images, torch.from_numpy(np.asarray(y)), spec, split)
     tried_s = "\n  ".join(tried) if tried else "(no data root configured)"
     raise DataNotFoundError(f"dataset {name!r} ({split}) not found. Tried:\n  {tried_s}\n{_HOW_TO}")

@@ -6,6 +6,11 @@ input_shape, seed), takes class-balanced scoring examples (``--n-per-class`` per
 from the train split in batches of ``--batch-size`` (gradients summed over them), prunes, and
 writes ``mask/<layer>`` (+ ``scores/<layer>`` with ``--save-scores``) and attrs (DESIGN.md, mask
 store). Every argument is checked before any work.
+
+A single-shot method's scores do not depend on the sparsity: ``autosparse score ...`` (the same
+arguments, no sparsity) writes them once to a score store, and ``prune --scores <store>``
+thresholds them at any sparsity, with the same masks as a fresh scoring (AutoS: one pass of the
+scorer network over every weight, not one per sparsity).
 """
 
 from __future__ import annotations
@@ -13,64 +18,104 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import time
 from pathlib import Path
 
 from .ablations import ABLATIONS, check_ablation, prune_ablated
-from .data import class_balanced_subset, dataset_spec, load_dataset
+from .data import dataset_spec, load_dataset
 from .masks import check_sparsity, mask_stats
-from .methods import get_method
+from .methods import get_method, score
 from .models import MODELS, build_model
 from .retrain import parse_overrides
-from .store import canonical_json, write_mask_store
+from .store import canonical_json, read_score_store, write_mask_store, write_score_store
 
 REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 1000
+# What a score store and the prune job thresholding it must agree on.
+SCORE_KEYS = ("method", "model", "dataset", "width", "seed", "n_per_class", "batch_size", "options")
 
 
-def check_args(args: argparse.Namespace) -> dict:
-    """Validate every argument (raising ValueError/KeyError naming it); return method options."""
-    check_sparsity(args.sparsity)
+def check_common_args(args: argparse.Namespace) -> dict:
+    """Validate the arguments ``prune`` and ``score`` share; return the method options."""
     get_method(args.method)
     MODELS.get(args.model)
     dataset_spec(args.dataset)
-    check_ablation(args.ablation)
-    if args.scope not in ("global", "local"):
-        raise ValueError(f"scope must be 'global' or 'local', got {args.scope!r}")
-    if args.rounds is not None and args.rounds < 1:
-        raise ValueError(f"rounds must be >= 1, got {args.rounds!r}")
     if args.n_per_class < 1:
         raise ValueError(f"n-per-class must be >= 1, got {args.n_per_class!r}")
     if args.batch_size < 1:
         raise ValueError(f"batch-size must be >= 1, got {args.batch_size!r}")
-    if args.ablation == "reinit" and args.ablation_seed == args.seed:
-        raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
     if not args.width > 0:
         raise ValueError(f"width must be > 0, got {args.width!r}")
     return parse_overrides(args.set)
 
 
+def check_args(args: argparse.Namespace) -> dict:
+    """Validate every argument (raising ValueError/KeyError naming it); return method options."""
+    check_sparsity(args.sparsity)
+    options = check_common_args(args)
+    check_ablation(args.ablation)
+    if args.scope not in ("global", "local"):
+        raise ValueError(f"scope must be 'global' or 'local', got {args.scope!r}")
+    if args.rounds is not None and args.rounds < 1:
+        raise ValueError(f"rounds must be >= 1, got {args.rounds!r}")
+    if args.ablation == "reinit" and args.ablation_seed == args.seed:
+        raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
+    if args.scores is not None and not Path(args.scores).is_dir():
+        raise FileNotFoundError(f"score store --scores {args.scores} not found")
+    return options
+
+
+def common_attrs(args: argparse.Namespace, options: dict) -> dict:
+    return {"method": args.method, "model": args.model, "dataset": args.dataset,
+            "width": args.width, "seed": args.seed, "n_per_class": args.n_per_class,
+            "batch_size": args.batch_size, "options": json.loads(canonical_json(options))}
+
+
+def theta0(args: argparse.Namespace):
+    """theta_0 = build_model(model, classes, width, input_shape, seed), with no data loaded."""
+    spec = dataset_spec(args.dataset)
+    return build_model(args.model, spec.num_classes, args.width, tuple(spec.input_shape),
+                       seed=args.seed)
+
+
+def scoring_batches(args: argparse.Namespace) -> list:
+    """``n_per_class`` seeded examples of every class of the train split, in batches."""
+    sub = load_dataset(args.dataset, "train", args.data_root, n_per_class=args.n_per_class,
+                       seed=args.seed)
+    return list(sub.batches(args.batch_size))
+
+
+def load_scores(path: str | os.PathLike, expected: dict) -> dict:
+    """Scores of a score store, after checking it was made with ``expected`` (SCORE_KEYS)."""
+    scores, attrs = read_score_store(path)
+    for key in SCORE_KEYS:
+        if attrs.get(key) != expected[key]:
+            raise ValueError(f"score store {path} has {key}={attrs.get(key)!r}, this job "
+                             f"{expected[key]!r}")
+    return scores
+
+
 def run_prune(args: argparse.Namespace) -> dict:
     """Prune as the arguments say, write the mask store, return its attrs."""
     options = check_args(args)
-    train_set = load_dataset(args.dataset, "train", args.data_root)
-    model = build_model(args.model, train_set.num_classes, args.width,
-                        tuple(train_set.spec.input_shape), seed=args.seed)
-    sub = class_balanced_subset(train_set, args.n_per_class, seed=args.seed)
-    batches = list(sub.batches(args.batch_size))
+    model = theta0(args)
+    common = common_attrs(args, options)
+    given = {"scores": load_scores(args.scores, common)} if args.scores else {
+        "data": scoring_batches(args)}
     ablation_seed = args.seed if args.ablation_seed is None else args.ablation_seed
     masks, _, info = prune_ablated(
-        model, args.method, args.sparsity, args.ablation, data=batches, seed=ablation_seed,
-        scope=args.scope, rounds=args.rounds, **options,
+        model, args.method, args.sparsity, args.ablation, seed=ablation_seed,
+        scope=args.scope, rounds=args.rounds, **given, **options,
     )
     stats = mask_stats(masks)
     attrs = {
-        "method": args.method, "requested_sparsity": float(args.sparsity),
+        **common, "requested_sparsity": float(args.sparsity),
         "achieved_sparsity": stats["sparsity"], "kept": stats["kept"], "total": stats["total"],
         "layer_density": stats["layer_density"], "collapsed": stats["collapsed"],
         "scoring_time": info["scoring_time"], "rounds": info["rounds"], "scope": args.scope,
-        "model": args.model, "dataset": args.dataset, "width": args.width, "seed": args.seed,
-        "n_per_class": args.n_per_class, "batch_size": args.batch_size, "ablation": args.ablation,
-        "options": json.loads(canonical_json(options)),
+        "ablation": args.ablation,
     }
+    if args.scores:
+        attrs["scores_from"] = str(args.scores)
     if args.ablation == "shuffle":
         attrs["ablation_seed"] = ablation_seed
     if args.ablation == "reinit":
@@ -81,27 +126,55 @@ def run_prune(args: argparse.Namespace) -> dict:
     return attrs
 
 
-def register_cli(sub) -> None:
-    p = sub.add_parser("prune", help="prune theta_0 with a PaI method; write a mask store (zarr)")
+def run_score(args: argparse.Namespace) -> dict:
+    """Score theta_0 once with a single-shot method, write the score store, return its attrs."""
+    options = check_common_args(args)
+    if get_method(args.method).rounds != 1:
+        raise ValueError(f"method {args.method!r} is iterative: its scores depend on the sparsity")
+    model = theta0(args)
+    batches = scoring_batches(args)
+    t0 = time.perf_counter()
+    scores = score(model, args.method, batches, **options)
+    attrs = {**common_attrs(args, options), "scoring_time": time.perf_counter() - t0}
+    write_score_store(args.out, scores, attrs)
+    return attrs
+
+
+def _common_arguments(p) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=0, help="model seed (theta_0) and batch seed")
     p.add_argument("--method", required=True)
-    p.add_argument("--sparsity", type=float, required=True, help="fraction pruned, in [0, 1)")
-    p.add_argument("--scope", default="global", help="global or local (layer-wise) ranking")
-    p.add_argument("--rounds", type=int, default=None, help="rounds (default: the method's)")
-    p.add_argument("--ablation", default=None, help=f"one of {', '.join(ABLATIONS)}")
-    p.add_argument("--ablation-seed", type=int, default=None,
-                   help="shuffle seed (default --seed) / reinit init seed (default --seed+1000)")
     p.add_argument("--n-per-class", type=int, default=10, help="scoring examples per class")
     p.add_argument("--batch-size", type=int, default=256,
                    help="scoring batch size: the examples are scored in batches of this size, "
                         "gradients summed (TinyImageNet's 2000 examples in one GraSP batch took "
                         "12 GB)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="method options (YAML values)")
-    p.add_argument("--save-scores", action="store_true", help="also store the last scores")
     p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+
+
+def register_cli(sub) -> None:
+    p = sub.add_parser("score", help="score theta_0 with a single-shot method; write a score "
+                                     "store (zarr) for `prune --scores`")
+    _common_arguments(p)
+    p.add_argument("--out", type=Path, required=True, help="score store path (.zarr)")
+    p.set_defaults(func=lambda a: print(
+        "scoring {scoring_time:.2f}s".format(**run_score(a))) or 0)
+
+    p = sub.add_parser("prune", help="prune theta_0 with a PaI method; write a mask store (zarr)")
+    _common_arguments(p)
+    p.add_argument("--sparsity", type=float, required=True, help="fraction pruned, in [0, 1)")
+    p.add_argument("--scope", default="global", help="global or local (layer-wise) ranking")
+    p.add_argument("--rounds", type=int, default=None, help="rounds (default: the method's)")
+    p.add_argument("--ablation", default=None, help=f"one of {', '.join(ABLATIONS)}")
+    p.add_argument("--ablation-seed", type=int, default=None,
+                   help="shuffle seed (default --seed) / reinit init seed (default --seed+1000)")
+    p.add_argument("--save-scores", action="store_true", help="also store the last scores")
+    p.add_argument("--scores", type=Path, default=None,
+                   help="threshold the scores of this score store (`autosparse score`) instead "
+                        "of scoring; it must have been made with the same arguments")
     p.add_argument("--out", type=Path, required=True, help="mask store path (.zarr)")
     p.set_defaults(func=lambda a: print(
         "achieved sparsity {achieved_sparsity:.6f}, scoring {scoring_time:.2f}s".format(

@@ -13,7 +13,7 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
-from .data import class_balanced_subset, load_dataset
+from .data import load_dataset
 from .masks import mask_stats
 from .models import build_model, prunable_parameters
 from .store import provenance, read_mask_store, write_json_atomic
@@ -36,12 +36,8 @@ def parse_overrides(items: list[str] | None) -> dict:
 def load_data(dataset: str, root=None, train_per_class: int | None = None,
               test_per_class: int | None = None, seed: int = 0):
     """Train and test splits, optionally class-balanced subsets (quick profiles)."""
-    tr, te = load_dataset(dataset, "train", root), load_dataset(dataset, "test", root)
-    if train_per_class:
-        tr = class_balanced_subset(tr, train_per_class, seed)
-    if test_per_class:
-        te = class_balanced_subset(te, test_per_class, seed)
-    return tr, te
+    return (load_dataset(dataset, "train", root, n_per_class=train_per_class or None, seed=seed),
+            load_dataset(dataset, "test", root, n_per_class=test_per_class or None, seed=seed))
 
 
 def run_training(args: argparse.Namespace) -> dict:

@@ -125,10 +125,29 @@ def write_mask_store(
         root.attrs.update({"layers": list(masks), **dict(attrs or {}), **provenance()})
 
 
+def _read_layers(path: str | os.PathLike, name: str) -> tuple[dict[str, torch.Tensor], dict]:
+    root = zarr.open_group(str(path), mode="r")
+    arrays = read_arrays(root, name)
+    attrs = dict(root.attrs)
+    return {k: arrays[k] for k in attrs.get("layers", list(arrays))}, attrs
+
+
 def read_mask_store(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
     """(masks in layer order, attrs) of a mask store."""
-    root = zarr.open_group(str(path), mode="r")
-    masks = read_arrays(root, "mask")
-    attrs = dict(root.attrs)
-    order = attrs.get("layers", list(masks))
-    return {k: masks[k] for k in order}, attrs
+    return _read_layers(path, "mask")
+
+
+def write_score_store(
+    path: str | os.PathLike, scores: Mapping[str, torch.Tensor], attrs: Mapping | None = None
+) -> None:
+    """Score store: ``scores/<layer>`` in float64 (masks thresholded from it equal those of a
+    fresh scoring, ties included) and attrs; layer order in attrs["layers"]."""
+    with atomic_dir(path) as tmp:
+        root = zarr.open_group(str(tmp), mode="w")
+        write_arrays(root, "scores", {k: v.double() for k, v in scores.items()})
+        root.attrs.update({"layers": list(scores), **dict(attrs or {}), **provenance()})
+
+
+def read_score_store(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
+    """(scores in layer order, attrs) of a score store."""
+    return _read_layers(path, "scores")

@@ -10,6 +10,7 @@ Each planned input is a ``(path, labels)`` pair: ``labels`` are the experiment's
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -113,6 +114,13 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
             bad = f"unknown method {v!r}; valid: {', '.join(sorted(methods))}"
         if bad:
             raise WorkflowConfigError(f"config key {key}: {bad}")
+    prune = config.get("prune", {})
+    for key, names in (("score_once", prune.get("score_once", [])),
+                       ("rounds", list(prune.get("rounds", {})))):
+        for name in names:
+            if name not in methods:
+                raise WorkflowConfigError(f"config key prune.{key}: unknown method {name!r}; "
+                                          f"valid: {', '.join(sorted(methods))}")
     for name in config.get("widths", {}):
         if name not in models:
             raise WorkflowConfigError(f"config key widths.{name}: unknown model {name!r}")
@@ -163,10 +171,11 @@ def scorer_for(config: Mapping, *, source: Mapping | None = None, survival: str 
 
 
 def variant_for(config: Mapping, method: str, **kw) -> str:
-    """Variant slug of a configured method name; ``autos`` gets the default scorer."""
+    """Variant slug of a configured method name; ``autos`` gets the default scorer, an iterative
+    method the profile's ``prune.rounds`` (none: the method's own default)."""
     if method == SCORER_METHOD:
         return wp.Variant(method, scorer=scorer_for(config)).slug
-    return method
+    return wp.Variant(method, rounds=config.get("prune", {}).get("rounds", {}).get(method)).slug
 
 
 def survival_inputs(config: Mapping, name: str) -> list[str]:
@@ -293,7 +302,7 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
         for m in ex["methods"]:
             base = wp.Variant.parse(variant_for(config, m))
             for kind in (None, *ex["kinds"]):
-                v = wp.Variant(base.method, base.scorer, kind)
+                v = dataclasses.replace(base, ablation=kind)
                 out += _grid(config, tgt, v.slug, ex["sparsities"],
                              {"ablation": kind or "original", "dataset_note": tnote})
     elif name in ("layerwise", "neuron_collapse"):
@@ -363,14 +372,30 @@ def scorer_args(config: Mapping, scorer: str) -> str:
                  device=c.get("device"), threads=config["train"].get("threads"))
 
 
-def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
+def _scored(config: Mapping, variant: str) -> str | None:
+    """The variant whose score store a pruning job thresholds: that of a ``prune.score_once``
+    method without its ablation (None: the job scores for itself)."""
+    v = wp.Variant.parse(variant)
+    if v.method in config["prune"].get("score_once", []) and v.rounds is None:
+        return dataclasses.replace(v, ablation=None).slug
+    return None
+
+
+def score_args(config: Mapping, target: str, variant: str, seed: str) -> str:
+    """Flags shared by ``autosparse score`` and ``autosparse prune``."""
     t, v, c = wp.parse_target(target), wp.Variant.parse(variant), config["prune"]
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
-                 method=v.method, sparsity=sparsity, scope=c["scope"], rounds=v.rounds,
-                 ablation=v.ablation, n_per_class=c["n_per_class"],
+                 method=v.method, n_per_class=c["n_per_class"],
                  set_=[*c.get("set", []),
                        *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
                        *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
+
+
+def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
+    v, scored = wp.Variant.parse(variant), _scored(config, variant)
+    return score_args(config, target, variant, seed) + " " + flags(
+        sparsity=sparsity, scope=config["prune"]["scope"], rounds=v.rounds, ablation=v.ablation,
+        scores=wp.scores_path(target, scored, seed) if scored else None)
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
@@ -386,11 +411,17 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
                  set_=c.get("set"))
 
 
-def prune_inputs(variant: str) -> list[str]:
+def score_inputs(variant: str) -> list[str]:
     """The scorer checkpoint of AutoS variants, the IRP store of lottery variants."""
     v = wp.Variant.parse(variant)
     return ([wp.scorer_path(v.scorer)] if v.scorer else []) + (
         [wp.irp_path(v.irp)] if v.irp else [])
+
+
+def prune_inputs(config: Mapping, target: str, variant: str, seed: str) -> list[str]:
+    """:func:`score_inputs`, or the score store of a ``prune.score_once`` method."""
+    scored = _scored(config, variant)
+    return [wp.scores_path(target, scored, seed)] if scored else score_inputs(variant)
 
 
 def labels_json(items: Planned) -> str:

@@ -150,6 +150,11 @@ def scorer_path(name: str) -> str:
     return f"{RESULTS}/scorers/{name}.pt"
 
 
+def scores_path(target: str, variant: str, seed: int | str) -> str:
+    """Score store of a single-shot method variant (ablations share their method's scores)."""
+    return f"{RESULTS}/scores/{target}/{variant}/seed{int(seed)}.zarr"
+
+
 def mask_path(target: str, variant: str, sparsity: float | str, seed: int) -> str:
     s = sparsity if isinstance(sparsity, str) else fmt_num(sparsity)
     return f"{RESULTS}/masks/{target}/{variant}/s{s}/seed{int(seed)}.zarr"

@@ -66,3 +66,14 @@ def test_tinyimagenet10_is_the_first_ten_classes_of_tinyimagenet():
     assert torch.equal(sub.labels, full.labels[keep])
     assert torch.equal(sub.images, full.images[keep])
     assert torch.bincount(sub.labels).tolist() == [50] * 10
+
+
+@pytest.mark.parametrize("name", ["mnist", "cifar10", "tinyimagenet10"])
+def test_loading_a_class_balanced_subset_equals_subsetting_the_whole_split(name, data_root):
+    whole = autosparse.load_dataset(name, "train", data_root)
+    for n, seed in ((3, 0), (7, 5)):
+        ref = autosparse.class_balanced_subset(whole, n, seed)
+        sub = autosparse.load_dataset(name, "train", data_root, n_per_class=n, seed=seed)
+        assert torch.equal(sub.images, ref.images) and torch.equal(sub.labels, ref.labels)
+    with pytest.raises(ValueError, match="n_per_class"):
+        autosparse.load_dataset(name, "train", data_root, n_per_class=0)

@@ -149,3 +149,33 @@ def test_retrain_rebuilds_reinit_weights(data_root, tmp_path, monkeypatch):
                  "5", "--data-root", str(data_root), "--mask", str(out),
                  "--set", "progress=false"]) == 0
     assert seeds == [5]
+
+
+def test_score_store_thresholds_to_the_masks_of_a_fresh_scoring(data_root, tmp_path, capsys):
+    store = tmp_path / "scores.zarr"
+    head = ["--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25", "--seed", "0",
+            "--method", "snip", "--data-root", str(data_root)]
+    assert main(["score", *head, "--out", str(store)]) == 0
+    for sparsity in ("0.9", "0.99"):
+        for extra in ([], ["--ablation", "invert"], ["--ablation", "shuffle"]):
+            fresh, reused = tmp_path / "f.zarr", tmp_path / "r.zarr"
+            assert main(_args(data_root, fresh, *extra, sparsity=sparsity)) == 0
+            assert main(_args(data_root, reused, *extra, "--scores", str(store),
+                              sparsity=sparsity)) == 0
+            (mf, af), (mr, ar) = read_mask_store(fresh), read_mask_store(reused)
+            assert all(torch.equal(mf[k], mr[k]) for k in mf), (sparsity, extra)
+            assert ar["kept"] == af["kept"] and ar["scores_from"] == str(store)
+            for p in (fresh, reused):
+                import shutil
+
+                shutil.rmtree(p)
+    capsys.readouterr()
+    # a store made with other arguments is refused, naming what differs
+    assert main(_args(data_root, tmp_path / "x.zarr", "--scores", str(store),
+                      "--n-per-class", "5")) == 2
+    assert "n_per_class=10" in capsys.readouterr().err
+    assert not (tmp_path / "x.zarr").exists()
+    # an iterative method's scores depend on the sparsity: nothing to store
+    head[head.index("snip")] = "synflow"
+    assert main(["score", *head, "--out", str(tmp_path / "y.zarr")]) == 2
+    assert "iterative" in capsys.readouterr().err

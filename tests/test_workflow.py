@@ -211,8 +211,28 @@ def test_dry_run_smoke_all_job_counts(tmp_path):
 
 def test_dry_run_quick_table4(tmp_path):
     out = snakemake(tmp_path, "results/table4.csv", "-n", "--quiet", "rules", overlays=(WIRED,))
-    assert job_counts(out.stdout) == {"irp": 4, "survival": 4, "scorer": 8, "prune": 24,
-                                      "retrain": 24, "train_dense": 1, "table": 1}
+    assert job_counts(out.stdout) == {"irp": 4, "survival": 4, "scorer": 8, "score": 8,
+                                      "prune": 24, "retrain": 24, "train_dense": 1, "table": 1}
+
+
+def test_score_once_methods_prune_from_one_score_store_per_target_and_seed():
+    cfg = load_config(WIRED)
+    tgt = "resnet18-cifar10-w0.125"
+    autos = wc.variant_for(cfg, "autos")
+    store = wp.scores_path(tgt, autos, 0)
+    for variant in (autos, autos + "__abl-invert", autos + "__abl-reinit"):
+        assert wc.prune_inputs(cfg, tgt, variant, "0") == [store]
+        assert f"--scores {store}" in wc.prune_args(cfg, tgt, variant, "0.9", "0")
+    # the score job gets the scorer; the pruning job's other flags are the score job's
+    assert wc.score_inputs(autos) == [wp.scorer_path(wp.Variant.parse(autos).scorer)]
+    assert wc.prune_args(cfg, tgt, autos, "0.9", "0").startswith(
+        wc.score_args(cfg, tgt, autos, "0"))
+    # other methods score in their own job; the profile's rounds name the variant
+    assert wc.prune_inputs(cfg, tgt, "snip", "0") == []
+    assert "--scores" not in wc.prune_args(cfg, tgt, "snip", "0.9", "0")
+    assert wc.variant_for(cfg, "px") == "px__T10" and wc.variant_for(cfg, "synflow") == "synflow"
+    with pytest.raises(wc.WorkflowConfigError, match="prune.score_once: unknown method 'nosuch'"):
+        wc.check_config(load_config(WIRED, {"prune": {"score_once": ["nosuch"]}}), REPO)
 
 
 @pytest.mark.skipif(not PROFILE_METHODS <= set(autosparse.list_methods()),

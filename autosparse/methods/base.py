@@ -162,7 +162,8 @@ def prune(
     model: nn.Module, method: str, sparsity: float, data: Iterable | None = None,
     scope: str = "global", rounds: int | None = None, schedule: str = "exponential",
     return_info: bool = False, invert: bool = False,
-    callback: Callable[[int, Masks, dict[str, torch.Tensor]], None] | None = None, **options,
+    callback: Callable[[int, Masks, dict[str, torch.Tensor]], None] | None = None,
+    scores: Mapping[str, torch.Tensor] | None = None, **options,
 ):
     """Masks ``{param_name: bool}`` keeping exactly ``round((1 - sparsity) * N)`` weights.
 
@@ -172,6 +173,8 @@ def prune(
     sanity ablation, Frankle et al. 2021 Sec. 5): scores are negated, never inverted as 1/score,
     so counts stay exact. ``callback(round, masks, scores)`` is called after each round.
     With ``return_info=True`` returns ``(masks, info)``; info has the last scores and timings.
+    ``scores``: this single-shot method's scores of ``model``, computed before (:func:`score`);
+    they are thresholded instead of computed again (one scoring, every sparsity).
     """
     s = check_sparsity(sparsity)
     m = METHODS.get(method)
@@ -180,13 +183,23 @@ def prune(
     rounds = m.rounds if rounds is None else int(rounds)
     if rounds < 1:
         raise ValueError(f"rounds must be >= 1, got {rounds!r}")
-    device = next(iter(_check_model(model).values())).device
-    batches = prepare_batches(model, data, m)
+    params = _check_model(model)
+    device = next(iter(params.values())).device
+    given = None
+    if scores is not None:
+        if rounds != 1:
+            raise ValueError(f"given scores need a single-shot method; {method!r} runs {rounds} "
+                             "rounds")
+        shapes = {n: tuple(p.shape) for n, p in params.items()}
+        if {n: tuple(v.shape) for n, v in scores.items()} != shapes:
+            raise ValueError(f"given scores do not fit the model's prunable weights {shapes}")
+        given = {n: scores[n].to("cpu", torch.float64) for n in params}
+    batches = None if given is not None else prepare_batches(model, data, m)
     t0 = time.perf_counter()
     masks = dense_masks(model)
-    scores: dict[str, torch.Tensor] = {}
     for rnd, density in enumerate(density_schedule(1.0 - s, rounds, schedule)):
-        scores = _run(m, model, batches, masks, rnd, rounds, options, density)
+        scores = given if given is not None else _run(
+            m, model, batches, masks, rnd, rounds, options, density)
         ranked = {n: -v for n, v in scores.items()} if invert else scores
         masks = topk_masks(ranked, density, scope, current=masks)
         if callback is not None:

@@ -1,9 +1,33 @@
 # Pruning at initialization: one mask store per target x method variant x sparsity x seed.
+# Methods in prune.score_once (AutoS) score theta_0 once per target x variant x seed (rule score);
+# their pruning jobs threshold those scores at each sparsity.
+
+
+rule score:
+    input:
+        lambda w: wc.score_inputs(w.variant),
+    output:
+        directory("results/scores/{target}/{variant}/seed{seed}.zarr"),
+    params:
+        args=lambda w: wc.score_args(config, w.target, w.variant, w.seed),
+    log:
+        "results/logs/score/{target}/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/score/{target}/{variant}/seed{seed}.tsv"
+    conda:
+        "../../envs/autosparse.yaml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=config["prune"]["mem_mb"],
+        runtime=config["prune"]["runtime"],
+        gpu=GPU,
+    shell:
+        RUN + "python -m autosparse score {params.args} --out {output} > {log} 2>&1"
 
 
 rule prune:
     input:
-        lambda w: wc.prune_inputs(w.variant),
+        lambda w: wc.prune_inputs(config, w.target, w.variant, w.seed),
     output:
         directory("results/masks/{target}/{variant}/s{sparsity}/seed{seed}.zarr"),
     params:
