@@ -84,14 +84,15 @@ def scoring_batches(args: argparse.Namespace) -> list:
     return list(sub.batches(args.batch_size))
 
 
-def load_scores(path: str | os.PathLike, expected: dict) -> dict:
-    """Scores of a score store, after checking it was made with ``expected`` (SCORE_KEYS)."""
+def load_scores(path: str | os.PathLike, expected: dict) -> tuple[dict, dict]:
+    """(scores, attrs) of a score store, after checking it was made with ``expected``
+    (SCORE_KEYS)."""
     scores, attrs = read_score_store(path)
     for key in SCORE_KEYS:
         if attrs.get(key) != expected[key]:
             raise ValueError(f"score store {path} has {key}={attrs.get(key)!r}, this job "
                              f"{expected[key]!r}")
-    return scores
+    return scores, attrs
 
 
 def run_prune(args: argparse.Namespace) -> dict:
@@ -99,8 +100,11 @@ def run_prune(args: argparse.Namespace) -> dict:
     options = check_args(args)
     model = theta0(args)
     common = common_attrs(args, options)
-    given = {"scores": load_scores(args.scores, common)} if args.scores else {
-        "data": scoring_batches(args)}
+    if args.scores:
+        scores, scored = load_scores(args.scores, common)
+        given = {"scores": scores}
+    else:
+        scored, given = {}, {"data": scoring_batches(args)}
     ablation_seed = args.seed if args.ablation_seed is None else args.ablation_seed
     masks, _, info = prune_ablated(
         model, args.method, args.sparsity, args.ablation, seed=ablation_seed,
@@ -111,7 +115,9 @@ def run_prune(args: argparse.Namespace) -> dict:
         **common, "requested_sparsity": float(args.sparsity),
         "achieved_sparsity": stats["sparsity"], "kept": stats["kept"], "total": stats["total"],
         "layer_density": stats["layer_density"], "collapsed": stats["collapsed"],
-        "scoring_time": info["scoring_time"], "rounds": info["rounds"], "scope": args.scope,
+        # with --scores: the score job's scoring time plus this job's thresholding
+        "scoring_time": scored.get("scoring_time", 0.0) + info["scoring_time"],
+        "rounds": info["rounds"], "scope": args.scope,
         "ablation": args.ablation,
     }
     if args.scores:

@@ -11,7 +11,7 @@ from autosparse.cli import main
 from autosparse.masks import keep_count
 from autosparse.models import MODELS
 from autosparse.pruning import REINIT_SEED_OFFSET
-from autosparse.store import read_mask_store
+from autosparse.store import read_mask_store, read_score_store
 
 
 def _args(data_root, out, *extra, model="lenet_300_100", dataset="mnist", method="snip",
@@ -165,6 +165,7 @@ def test_score_store_thresholds_to_the_masks_of_a_fresh_scoring(data_root, tmp_p
             (mf, af), (mr, ar) = read_mask_store(fresh), read_mask_store(reused)
             assert all(torch.equal(mf[k], mr[k]) for k in mf), (sparsity, extra)
             assert ar["kept"] == af["kept"] and ar["scores_from"] == str(store)
+            assert ar["scoring_time"] > read_score_store(store)[1]["scoring_time"] > 0
             for p in (fresh, reused):
                 import shutil
 
