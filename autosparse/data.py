@@ -276,12 +276,12 @@ def load_dataset(
         except (DataNotFoundError, FileNotFoundError) as e:
             tried.append(str(e) if str(r) in str(e) else f"{r}: {e}")
             continue
+        y = np.asarray(y)
         if n_per_class:
-            idx = class_balanced_indices(torch.from_numpy(np.asarray(y)), n_per_class, seed)
-            x, y = x[idx.numpy()], np.asarray(y)[idx.numpy()]
+            idx = class_balanced_indices(torch.from_numpy(y), n_per_class, seed).numpy()
+            x, y = x[idx], y[idx]
         images = torch.from_numpy(np.require(x, requirements=["C", "W"])).permute(0, 3, 1, 2)
-        images = images.contiguous()
-        return ImageTensorDataset(images, torch.from_numpy(np.asarray(y)), spec, split)
+        return ImageTensorDataset(images.contiguous(), torch.from_numpy(y), spec, split)
     tried_s = "\n  ".join(tried) if tried else "(no data root configured)"
     raise DataNotFoundError(f"dataset {name!r} ({split}) not found. Tried:\n  {tried_s}\n{_HOW_TO}")
 

@@ -109,6 +109,16 @@ def read_arrays(group: zarr.Group, name: str) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.asarray(sub[k][...])) for k in sorted(sub.array_keys())}
 
 
+def _write_layers(path: str | os.PathLike, groups: Mapping[str, Mapping[str, torch.Tensor]],
+                  layers: list[str], attrs: Mapping | None) -> None:
+    """Atomically write ``{group: {layer: array}}`` and attrs (layer order in attrs["layers"])."""
+    with atomic_dir(path) as tmp:
+        root = zarr.open_group(str(tmp), mode="w")
+        for name, arrays in groups.items():
+            write_arrays(root, name, arrays)
+        root.attrs.update({"layers": layers, **dict(attrs or {}), **provenance()})
+
+
 def write_mask_store(
     path: str | os.PathLike, masks: Mapping[str, torch.Tensor],
     scores: Mapping[str, torch.Tensor] | None = None, attrs: Mapping | None = None,
@@ -117,12 +127,10 @@ def write_mask_store(
 
     Layer names keep their order in attrs["layers"] (zarr lists keys sorted).
     """
-    with atomic_dir(path) as tmp:
-        root = zarr.open_group(str(tmp), mode="w")
-        write_arrays(root, "mask", {k: v.bool() for k, v in masks.items()})
-        if scores is not None:
-            write_arrays(root, "scores", {k: v.float() for k, v in scores.items()})
-        root.attrs.update({"layers": list(masks), **dict(attrs or {}), **provenance()})
+    groups = {"mask": {k: v.bool() for k, v in masks.items()}}
+    if scores is not None:
+        groups["scores"] = {k: v.float() for k, v in scores.items()}
+    _write_layers(path, groups, list(masks), attrs)
 
 
 def _read_layers(path: str | os.PathLike, name: str) -> tuple[dict[str, torch.Tensor], dict]:
@@ -142,10 +150,8 @@ def write_score_store(
 ) -> None:
     """Score store: ``scores/<layer>`` in float64 (masks thresholded from it equal those of a
     fresh scoring, ties included) and attrs; layer order in attrs["layers"]."""
-    with atomic_dir(path) as tmp:
-        root = zarr.open_group(str(tmp), mode="w")
-        write_arrays(root, "scores", {k: v.double() for k, v in scores.items()})
-        root.attrs.update({"layers": list(scores), **dict(attrs or {}), **provenance()})
+    _write_layers(path, {"scores": {k: v.double() for k, v in scores.items()}}, list(scores),
+                  attrs)
 
 
 def read_score_store(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
