@@ -28,6 +28,7 @@ from .methods import get_method, score
 from .models import MODELS, build_model
 from .retrain import parse_overrides
 from .store import canonical_json, read_score_store, write_mask_store, write_score_store
+from .train import resolve_device
 
 REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 1000
 # What a score store and the prune job thresholding it must agree on.
@@ -43,6 +44,7 @@ def check_common_args(args: argparse.Namespace) -> dict:
         raise ValueError(f"n-per-class must be >= 1, got {args.n_per_class!r}")
     if args.batch_size < 1:
         raise ValueError(f"batch-size must be >= 1, got {args.batch_size!r}")
+    resolve_device(args.device)
     if not args.width > 0:
         raise ValueError(f"width must be > 0, got {args.width!r}")
     return parse_overrides(args.set)
@@ -71,10 +73,11 @@ def common_attrs(args: argparse.Namespace, options: dict) -> dict:
 
 
 def theta0(args: argparse.Namespace):
-    """theta_0 = build_model(model, classes, width, input_shape, seed), with no data loaded."""
+    """theta_0 = build_model(model, classes, width, input_shape, seed) on ``--device``, with no
+    data loaded (built on the CPU, so the same seed gives the same theta_0 on every device)."""
     spec = dataset_spec(args.dataset)
     return build_model(args.model, spec.num_classes, args.width, tuple(spec.input_shape),
-                       seed=args.seed)
+                       seed=args.seed).to(resolve_device(args.device))
 
 
 def scoring_batches(args: argparse.Namespace) -> list:
@@ -159,6 +162,9 @@ def _common_arguments(p) -> None:
                         "12 GB)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="method options (YAML values)")
     p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when available), cpu, cuda or cuda:N: where the method and "
+                        "the AutoS scorer run; masks are written from the CPU either way")
 
 
 def register_cli(sub) -> None:

@@ -752,6 +752,7 @@ class Scorer:
         config = TrainScorerConfig.from_dict(ck["config"]).validate()
         model = build_scorer(config)
         model.load_state_dict(ck["state_dict"])
+        model.to(device)
         return cls(model.eval(), config, ck["norm_stats"], ck["history"], ck["data"])
 
     def check_inputs(self, inputs: str | None = None, normalize: str | None = None) -> None:
@@ -804,8 +805,9 @@ class Scorer:
                 for n, x in xs.items()}
 
 
-def load_scorer(scorer: str | os.PathLike | Scorer) -> Scorer:
-    return scorer if isinstance(scorer, Scorer) else Scorer.load(scorer)
+def load_scorer(scorer: str | os.PathLike | Scorer, device: str | torch.device = "cpu") -> Scorer:
+    """A :class:`Scorer` as given, or loaded from its checkpoint onto ``device``."""
+    return scorer if isinstance(scorer, Scorer) else Scorer.load(scorer, device)
 
 
 # ---------------------------------------------------------------------------------------------

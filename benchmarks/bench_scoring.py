@@ -1,6 +1,7 @@
 """Scoring wall time of every registered PaI method (cf. PX seed, Table 2).
 
-ResNet-20 and ResNet-18 (CIFAR variants, full width) with a 10-per-class CIFAR-10 batch on CPU:
+ResNet-20 and ResNet-18 (CIFAR variants, full width) with a 10-per-class CIFAR-10 batch on the CPU
+(or ``--device cuda``):
 single-shot (T = 1) and, for iterative methods, ``--rounds`` rounds (default 100). Times are
 ``prune``'s scoring time (scoring + top-k over all rounds), the median of ``--repeats`` runs,
 and the ratio to SNIP's single-shot time measured in the same process.
@@ -25,6 +26,7 @@ import torch
 
 import autosparse
 from autosparse.methods import get_method
+from autosparse.train import resolve_device
 
 SKIP = {"lottery": "needs an IRP store"}
 
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--width", type=float, default=1.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--data-root", default=None)
     p.add_argument("--quick", action="store_true", help="width 0.125, 2 rounds (smoke check)")
     p.add_argument("--scorer", default=None,
@@ -67,13 +70,16 @@ def main(argv: list[str] | None = None) -> None:
         get_method(m)  # unknown names fail before any work
     train = autosparse.load_dataset("cifar10", "train", args.data_root)
     sub = autosparse.class_balanced_subset(train, 10, seed=0)
-    batch = next(sub.batches(len(sub)))
-    print(f"CPU, {args.threads} thread(s), batch {tuple(batch[0].shape)}, width {args.width}, "
+    device = resolve_device(args.device)
+    batch = next(sub.batches(len(sub), device))
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"CPU, {args.threads} thread(s)")
+    print(f"{where}, batch {tuple(batch[0].shape)}, width {args.width}, "
           f"sparsity 98.2%, median of {args.repeats}")
     print(f"| model | method | T=1 (s) | vs SNIP | T={args.rounds} (s) | vs SNIP |")
     print("| --- | --- | --- | --- | --- | --- |")
     for name in args.models:
-        model = autosparse.build_model(name, 10, args.width, (3, 32, 32), seed=0)
+        model = autosparse.build_model(name, 10, args.width, (3, 32, 32), seed=0).to(device)
         time_method(model, "snip", batch, 1, 1)  # warm-up
         ref = time_method(model, "snip", batch, 1, args.repeats)
         for m in methods:

@@ -90,3 +90,22 @@ def test_cross_architecture_lenet_scorer_prunes_resnet18(trained, cifar_batch):
     assert s.std() > 0
     want = S.Scorer.load(trained).score_features(S.initial_features(model, [cifar_batch]))
     assert torch.allclose(s.float(), want["layers.0.0.conv1.weight"], atol=1e-6)
+
+
+@pytest.mark.gpu
+def test_autos_on_cuda_agrees_with_cpu(trained, mnist_batch):
+    """The scorer is loaded onto the model's device; CUDA scores match the CPU's to float
+    tolerance and the masks to ties at the threshold."""
+    model = autosparse.build_model("lenet_300_100", 10, width=0.5, seed=3)
+    cpu, info_cpu = autosparse.prune(model, "autos", 0.9, [mnist_batch], scorer=str(trained),
+                                     return_info=True)
+    gpu, info_gpu = autosparse.prune(model.cuda(), "autos", 0.9, [mnist_batch],
+                                     scorer=str(trained), return_info=True)
+    n = sum(m.numel() for m in cpu.values())
+    assert all(m.is_cuda for m in gpu.values())
+    assert sum(int(m.sum()) for m in gpu.values()) == keep_count(n, 0.1)
+    for k in cpu:
+        assert torch.allclose(info_gpu["scores"][k].float(), info_cpu["scores"][k].float(),
+                              rtol=1e-3, atol=1e-4)
+    agree = sum(int((cpu[k] == gpu[k].cpu()).sum()) for k in cpu) / n
+    assert agree > 0.995

@@ -106,6 +106,9 @@ def no_prunable_model():
     ({"extra": ["--scope", "layer"]}, "scope must be"),
     ({"extra": ["--ablation", "reinit", "--ablation-seed", "0"]}, "init seed other than"),
     ({"extra": ["--batch-size", "0"]}, "batch-size must be >= 1, got 0"),
+    ({"extra": ["--device", "tpu"]}, "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    pytest.param({"extra": ["--device", "cuda"]}, "device 'cuda': CUDA is not available",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA present")),
     ({"model": "vgg16_bn"}, "does not fit"),  # 28x28 MNIST vanishes in VGG's 5 max-pools
     ({"model": "NOPRUNE"}, "no prunable"),
 ])
@@ -180,3 +183,19 @@ def test_score_store_thresholds_to_the_masks_of_a_fresh_scoring(data_root, tmp_p
     head[head.index("snip")] = "synflow"
     assert main(["score", *head, "--out", str(tmp_path / "y.zarr")]) == 2
     assert "iterative" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("method", ["snip", "grasp", "synflow"])
+def test_prune_on_cuda_agrees_with_cpu(data_root, tmp_path, method):
+    """``--device cuda`` scores on the GPU: the same kept count and, up to float ties at the
+    threshold, the same masks as ``--device cpu``."""
+    stores = {}
+    for device in ("cpu", "cuda"):
+        stores[device] = tmp_path / f"{device}.zarr"
+        assert main(_args(data_root, stores[device], "--device", device, method=method,
+                          sparsity="0.9")) == 0
+    (mc, ac), (mg, ag) = read_mask_store(stores["cpu"]), read_mask_store(stores["cuda"])
+    assert ac["kept"] == ag["kept"]
+    agree = sum(int((mc[k] == mg[k]).sum()) for k in mc) / ac["total"]
+    assert agree > 0.99, agree

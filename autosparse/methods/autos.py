@@ -29,7 +29,7 @@ def autos_scores(ctx: ScoringContext) -> dict[str, torch.Tensor]:
     batch_size = opts["batch_size"]
     if batch_size is not None and int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
-    scorer = load_scorer(opts["scorer"])
+    scorer = load_scorer(opts["scorer"], ctx.device)
     scorer.check_inputs(opts["inputs"], opts["normalize"])
     feats = features_from_context(ctx, opts["grad_mode"])
     return scorer.score_features(feats, batch_size)
