@@ -7,7 +7,8 @@
 # Usage, from the repository root:
 #   AUTOSPARSE_DATA=<data root> bash benchmarks/gpu_check.sh <out dir>
 # Wheels in .whl/ (packages the machine lacks: snakemake, zarr, ...) are installed to /tmp/site
-# first; DAG_LIMIT / TEST_LIMIT / BENCH_LIMIT cap each part in seconds.
+# first; PARTS (default "dag tests bench") picks the parts, DAG_LIMIT / TEST_LIMIT / BENCH_LIMIT
+# cap each in seconds.
 set -u
 OUT=${1:-gpu-check}
 mkdir -p "$OUT"
@@ -20,6 +21,8 @@ if ! command -v python >/dev/null; then  # the rules call `python`
   mkdir -p /tmp/pybin && printf '#!/bin/sh\nexec python3 "$@"\n' >/tmp/pybin/python
   chmod +x /tmp/pybin/python && export PATH=/tmp/pybin:$PATH
 fi
+PARTS=${PARTS:-dag tests bench}
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # benchmarks/*.py import autosparse
 export PYTHONUNBUFFERED=1 AUTOSPARSE_CACHE=${AUTOSPARSE_CACHE:-/tmp/autosparse-cache}
 {
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
@@ -28,6 +31,7 @@ export PYTHONUNBUFFERED=1 AUTOSPARSE_CACHE=${AUTOSPARSE_CACHE:-/tmp/autosparse-c
 zarr.__version__, 'snakemake', snakemake.__version__)"
 } 2>&1 | tee "$OUT/summary.txt"
 
+if [[ " $PARTS " == *" dag "* ]]; then
 t0=$(date +%s)
 timeout "${DAG_LIMIT:-360}" python -m snakemake --cores "$(nproc)" results/table4.csv \
   --resources gpu=1 --scheduler greedy --keep-going \
@@ -35,16 +39,21 @@ timeout "${DAG_LIMIT:-360}" python -m snakemake --cores "$(nproc)" results/table
 echo "paper_smoke DAG: rc $? wall $(($(date +%s) - t0)) s" | tee -a "$OUT/summary.txt"
 tar czf "$OUT/dag_results.tgz" results/table4.csv results/table4.md results/logs \
   results/benchmarks results/metrics 2>/dev/null
+fi
 
+if [[ " $PARTS " == *" tests "* ]]; then
 t0=$(date +%s)
 timeout "${TEST_LIMIT:-90}" python -m pytest -q -p no:cacheprovider -m gpu \
   tests/test_prune_cli.py tests/test_autos.py >"$OUT/pytest_gpu.log" 2>&1
 echo "pytest -m gpu: rc $? wall $(($(date +%s) - t0)) s; $(tail -1 "$OUT/pytest_gpu.log")" |
   tee -a "$OUT/summary.txt"
+fi
 
+if [[ " $PARTS " == *" bench "* ]]; then
 t0=$(date +%s)
 timeout "${BENCH_LIMIT:-90}" python benchmarks/bench_scoring.py --device cuda \
   --models resnet18 resnet20 --measured-rounds resnet18=10 resnet20=10 --methods snip random \
   magnitude magnitude_after_training grasp synflow iter_snip px ntk_sap npb \
   >"$OUT/bench_scoring.log" 2>&1
 echo "bench_scoring --device cuda: rc $? wall $(($(date +%s) - t0)) s" | tee -a "$OUT/summary.txt"
+fi
