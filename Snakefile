@@ -8,6 +8,7 @@ import importlib.util
 import os
 import sys
 
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -26,6 +27,10 @@ wc = sys.modules["autosparse_workflow_config"]
 
 
 configfile: f"{workflow.basedir}/config/config.yaml"
+
+
+wc.replace_named_collections(
+    config, [yaml.safe_load(open(f)) for f in workflow.overwrite_configfiles])
 
 
 validate(config, f"{workflow.basedir}/config/schema.yaml")

@@ -102,24 +102,21 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return d
 
 
-class SGD:
-    """``torch.optim.SGD``'s update through its functional form ``torch.optim.sgd.sgd`` (the same
-    kernels, the same result bit for bit), without the ``Optimizer`` class.
+class _FunctionalOptimizer:
+    """One parameter group updated by one of torch's functional optimizer kernels, without the
+    ``torch.optim.Optimizer`` class; ``param_groups``, ``state_dict`` and ``load_state_dict`` in
+    torch.optim's format, so checkpoints of either load in the other.
 
     Why: ``Optimizer.__init__`` and ``step`` import ``torch._dynamo`` (3.5 s of CPU per process;
-    a quick-profile retraining job computes for ~15 s, and the DAG starts ~200 of them). One
-    parameter group; ``param_groups``, ``state_dict`` and ``load_state_dict`` in torch.optim's
-    format, so checkpoints of either load in the other.
+    a quick-profile retraining job computes for ~15 s, and the DAG starts hundreds of them).
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
-                 nesterov: bool = False) -> None:
+    group_defaults: dict = {}
+
+    def __init__(self, params, **group) -> None:
         self.params = list(params)
-        self.param_groups = [{"lr": lr, "momentum": momentum, "dampening": 0.0,
-                              "weight_decay": weight_decay, "nesterov": nesterov,
-                              "maximize": False, "foreach": None, "differentiable": False,
-                              "fused": None}]
-        self.buffers: list[torch.Tensor | None] = [None] * len(self.params)
+        self.param_groups = [{**self.group_defaults, **group}]
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for p in self.params:
@@ -128,23 +125,11 @@ class SGD:
             elif p.grad is not None:
                 p.grad.zero_()
 
-    @torch.no_grad()
-    def step(self) -> None:
-        from torch.optim.sgd import sgd
-
-        g = self.param_groups[0]
-        idx = [i for i, p in enumerate(self.params) if p.grad is not None]
-        bufs = [self.buffers[i] for i in idx]
-        sgd([self.params[i] for i in idx], [self.params[i].grad for i in idx], bufs,
-            weight_decay=g["weight_decay"], momentum=g["momentum"], lr=g["lr"],
-            dampening=g["dampening"], nesterov=g["nesterov"], maximize=False)
-        if g["momentum"] != 0:
-            for i, b in zip(idx, bufs):
-                self.buffers[i] = b
+    def _with_grad(self) -> list[int]:
+        return [i for i, p in enumerate(self.params) if p.grad is not None]
 
     def state_dict(self) -> dict:
-        state = {i: {"momentum_buffer": b} for i, b in enumerate(self.buffers) if b is not None}
-        return {"state": state,
+        return {"state": {i: dict(s) for i, s in enumerate(self.state) if s},
                 "param_groups": [{**self.param_groups[0], "params": list(range(len(self.params)))}]}
 
     def load_state_dict(self, state: Mapping) -> None:
@@ -153,14 +138,74 @@ class SGD:
             raise ValueError(f"optimizer state has {len(group['params'])} parameters, the model "
                              f"{len(self.params)}")
         self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
-        self.buffers = [None] * len(self.params)
+        self.state = [{} for _ in self.params]
         for i, s in state["state"].items():
-            self.buffers[int(i)] = s["momentum_buffer"].to(self.params[int(i)].device)
+            dev = self.params[int(i)].device  # Adam's step count stays on the CPU, as torch's
+            self.state[int(i)] = {k: v if k == "step" else v.to(dev) for k, v in s.items()}
+
+
+class SGD(_FunctionalOptimizer):
+    """``torch.optim.SGD`` through ``torch.optim.sgd.sgd``: the same kernels, the same result bit
+    for bit (see :class:`_FunctionalOptimizer`)."""
+
+    group_defaults = {"lr": 0.0, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0,
+                      "nesterov": False, "maximize": False, "foreach": None,
+                      "differentiable": False, "fused": None}
+
+    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0,
+                 nesterov: bool = False) -> None:
+        super().__init__(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         nesterov=nesterov)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.sgd import sgd
+
+        g, idx = self.param_groups[0], self._with_grad()
+        bufs = [self.state[i].get("momentum_buffer") for i in idx]
+        sgd([self.params[i] for i in idx], [self.params[i].grad for i in idx], bufs,
+            weight_decay=g["weight_decay"], momentum=g["momentum"], lr=g["lr"],
+            dampening=g["dampening"], nesterov=g["nesterov"], maximize=False)
+        if g["momentum"] != 0:
+            for i, b in zip(idx, bufs):
+                self.state[i]["momentum_buffer"] = b
+
+
+class Adam(_FunctionalOptimizer):
+    """``torch.optim.Adam`` (no AMSGrad) through ``torch.optim.adam.adam``: the same kernels,
+    the same result bit for bit (see :class:`_FunctionalOptimizer`)."""
+
+    group_defaults = {"lr": 1e-3, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0,
+                      "amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                      "differentiable": False, "fused": None, "decoupled_weight_decay": False}
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+
+    @torch.no_grad()
+    def step(self) -> None:
+        from torch.optim.adam import adam
+        from torch.optim.optimizer import _get_scalar_dtype
+
+        g, idx = self.param_groups[0], self._with_grad()
+        for i in idx:
+            if not self.state[i]:
+                p = self.params[i]
+                self.state[i] = {"step": torch.tensor(0.0, dtype=_get_scalar_dtype()),
+                                 "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                                 "exp_avg_sq": torch.zeros_like(
+                                     p, memory_format=torch.preserve_format)}
+        st = [self.state[i] for i in idx]
+        adam([self.params[i] for i in idx], [self.params[i].grad for i in idx],
+             [s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [],
+             [s["step"] for s in st], amsgrad=False, beta1=g["betas"][0], beta2=g["betas"][1],
+             lr=g["lr"], weight_decay=g["weight_decay"], eps=g["eps"], maximize=False)
 
 
 def make_optimizer(params, cfg: TrainConfig) -> SGD | torch.optim.Optimizer:
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
     return SGD(params, lr=cfg.lr, momentum=momentum, weight_decay=cfg.weight_decay,
                nesterov=cfg.optimizer == "nesterov")

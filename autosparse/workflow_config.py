@@ -34,6 +34,24 @@ class WorkflowConfigError(ValueError):
 
 # -- checks -----------------------------------------------------------------------------------
 
+# Experiment keys holding named collections (a Table 6 merge, a Figure 6 variant or baseline per
+# name): a profile that sets one means exactly its own entries, so it replaces the base's.
+NAMED_COLLECTIONS = (("table6", "merges"), ("fig6", "variants"), ("fig6", "baselines"))
+
+
+def replace_named_collections(config: dict, overlays: Iterable[Mapping]) -> None:
+    """Snakemake merges config files key by key; redo :data:`NAMED_COLLECTIONS` so that the last
+    overlay setting one replaces it whole (else the quick profile's Table 6 merges and Figure 6
+    variants would also run under the smoke and paper profiles)."""
+    import copy
+
+    for overlay in overlays:
+        ex = (overlay or {}).get("experiments") or {}
+        for name, key in NAMED_COLLECTIONS:
+            if isinstance(ex.get(name), Mapping) and key in ex[name]:
+                config["experiments"][name][key] = copy.deepcopy(ex[name][key])
+
+
 def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
     yield key, obj
     if isinstance(obj, Mapping):

@@ -98,15 +98,21 @@ def test_lr_schedule_and_bad_options():
         autosparse.preset("lenet_300_100", "cifar10")
 
 
-@pytest.mark.parametrize("nesterov", [False, True])
-def test_sgd_is_torch_optim_sgd_bit_for_bit_and_shares_its_state_dict(mnist_batch, nesterov):
-    from autosparse.train import SGD
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)),
+    ("Adam", dict(lr=0.01, weight_decay=1e-4)),
+    ("Adam", dict(lr=0.003, betas=(0.8, 0.99), eps=1e-6)),
+])
+def test_optimizer_is_torch_optim_bit_for_bit_and_shares_its_state_dict(mnist_batch, name, kw):
+    from autosparse.train import SGD, Adam
 
+    ours_cls = {"SGD": SGD, "Adam": Adam}[name]
     x, y = mnist_batch
     models = [autosparse.build_model("lenet_300_100", 10, 0.25, (1, 28, 28), seed=0)
               for _ in range(2)]
-    kw = dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=nesterov)
-    ours, ref = SGD(models[0].parameters(), **kw), torch.optim.SGD(models[1].parameters(), **kw)
+    ours = ours_cls(models[0].parameters(), **kw)
+    ref = getattr(torch.optim, name)(models[1].parameters(), **kw)
     for step in range(4):
         for m, opt in zip(models, (ours, ref)):
             opt.zero_grad(set_to_none=True)
@@ -115,22 +121,26 @@ def test_sgd_is_torch_optim_sgd_bit_for_bit_and_shares_its_state_dict(mnist_batc
     assert all(torch.equal(a, b) for a, b in zip(*(m.parameters() for m in models)))
     a, b = ours.state_dict(), ref.state_dict()
     assert a["param_groups"] == b["param_groups"]
-    assert all(torch.equal(a["state"][i]["momentum_buffer"], b["state"][i]["momentum_buffer"])
-               for i in b["state"])
-    fresh = SGD(models[0].parameters(), lr=1.0)
+    assert a["state"].keys() == b["state"].keys()
+    for i in b["state"]:
+        assert a["state"][i].keys() == b["state"][i].keys()
+        assert all(torch.equal(a["state"][i][k], b["state"][i][k]) for k in b["state"][i])
+    fresh = ours_cls(models[0].parameters(), lr=1.0)
     fresh.load_state_dict(b)  # a torch.optim checkpoint loads into ours
-    assert fresh.param_groups[0]["lr"] == 0.1
-    assert all(torch.equal(u, v) for u, v in zip(fresh.buffers, ours.buffers))
+    assert fresh.param_groups[0]["lr"] == kw["lr"]
+    assert all(torch.equal(u[k], v[k]) for u, v in zip(fresh.state, ours.state) for k in v)
 
 
-def test_a_training_process_does_not_import_torch_dynamo(data_root, tmp_path):
-    """torch.optim's Optimizer imports torch._dynamo (3.5 s of CPU in every DAG job); momentum
-    SGD (every preset but LeNet's Adam) goes through autosparse.train.SGD instead."""
+@pytest.mark.parametrize("model,dataset", [("resnet20", "cifar10"), ("lenet_300_100", "mnist")])
+def test_a_training_process_does_not_import_torch_dynamo(data_root, tmp_path, model, dataset):
+    """torch.optim's Optimizer imports torch._dynamo (3.5 s of CPU in every DAG job); training
+    goes through autosparse.train.SGD and .Adam instead: momentum SGD (ResNet-20) and Adam
+    (the LeNet preset; the scorer too)."""
     import subprocess
     import sys
 
     code = ("import sys; from autosparse.cli import main; "
-            "main(['train', '--model', 'resnet20', '--dataset', 'cifar10', '--width', '0.25', "
+            f"main(['train', '--model', {model!r}, '--dataset', {dataset!r}, '--width', '0.25', "
             "'--epochs', '1', '--train-per-class', '3', '--test-per-class', '2', "
             f"'--data-root', {str(data_root)!r}, '--out', {str(tmp_path / 'm.json')!r}]); "
             "print('torch._dynamo' in sys.modules)")

@@ -42,8 +42,11 @@ def load_config(*overlays: dict | str) -> dict:
     from snakemake.utils import update_config
 
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    overlays = [o if isinstance(o, dict) else yaml.safe_load((REPO / o).read_text())
+                for o in overlays]
     for o in overlays:
-        update_config(cfg, o if isinstance(o, dict) else yaml.safe_load((REPO / o).read_text()))
+        update_config(cfg, o)
+    wc.replace_named_collections(cfg, overlays)
     return cfg
 
 
@@ -105,6 +108,22 @@ def test_check_config_names_the_bad_key(overlay, key, monkeypatch):
 def test_check_config_accepts_profiles():
     for prof in ("config/smoke.yaml", "config/paper.yaml"):
         wc.check_config(load_config(prof, WIRED), REPO)
+
+
+def test_profiles_name_their_own_merges_and_variants(tmp_path):
+    """A profile's Table 6 merges and Figure 6 variants / baselines replace the quick profile's
+    (Snakemake alone merges them key by key): smoke and paper plan exactly their own, and the
+    DAG Snakemake builds agrees."""
+    smoke, paper = load_config("config/smoke.yaml"), load_config("config/paper.yaml")
+    assert list(smoke["experiments"]["table6"]["merges"]) == ["lth+snip"]
+    assert list(paper["experiments"]["table6"]["merges"]) == ["n20+n40+n100", "3xn20", "lth+snip"]
+    assert list(smoke["experiments"]["fig6"]["variants"]) == ["AutoS"]
+    assert list(smoke["experiments"]["fig6"]["baselines"]) == ["LTH"]
+    assert smoke["experiments"]["table6"]["sparsities"] == [0.9]  # other keys still merge
+    out = snakemake(tmp_path, "results/table6.csv", "-n", overlays=("config/smoke.yaml",))
+    text = out.stdout + out.stderr
+    assert "results/survival/lth+snip" in text
+    assert "3xn3" not in text and "n3+n6+n10" not in text
 
 
 def test_profiles_fit_their_data():
