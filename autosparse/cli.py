@@ -10,11 +10,18 @@ import argparse
 import importlib
 import sys
 
-# Stage modules contributing subcommands, in the order of the paper's pipeline.
-STAGE_MODULES = [
-    "autosparse.irp", "autosparse.survival", "autosparse.scorer", "autosparse.pruning",
-    "autosparse.retrain", "autosparse.tables", "autosparse.figures",
-]
+# Stage modules contributing subcommands, in the order of the paper's pipeline, and the
+# subcommands of each: a command imports only its own module (a table job never imports torch).
+STAGE_COMMANDS = {
+    "autosparse.irp": ("irp", "inspect", "export-mask"),
+    "autosparse.survival": ("survival", "survival-merge", "table9", "fig1"),
+    "autosparse.scorer": ("scorer-train",),
+    "autosparse.pruning": ("score", "prune"),
+    "autosparse.retrain": ("train",),
+    "autosparse.tables": ("table",),
+    "autosparse.figures": ("figure",),
+}
+STAGE_MODULES = list(STAGE_COMMANDS)
 
 
 def str2bool(value: str) -> bool:
@@ -27,16 +34,19 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI parser: every stage's subcommands, or only the stage module of ``command``."""
     parser = argparse.ArgumentParser(prog="autosparse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for mod in STAGE_MODULES:
+    mods = [m for m, cmds in STAGE_COMMANDS.items() if command in cmds] or STAGE_MODULES
+    for mod in mods:
         importlib.import_module(mod).register_cli(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (ValueError, KeyError, FileNotFoundError) as e:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
-import torch
 
-from ..store import read_mask_store
 from ..tables import gather
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _save(fig, out: Path) -> None:
@@ -76,6 +78,8 @@ def ablations(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
 
 def layer_densities(stores: Sequence[str]) -> pd.DataFrame:
     """Rows (method, sparsity, layer index, layer, density) read from mask stores."""
+    from ..store import read_mask_store  # torch: only the mask figures pay for it
+
     rows = []
     for path in stores:
         masks, attrs = read_mask_store(path)
@@ -111,6 +115,8 @@ def layerwise(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
 
 def neuron_collapse(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
     """Share of collapsed neurons/channels per method and sparsity."""
+    from ..store import read_mask_store
+
     plt, sns = _plt()
     rows = []
     for path in inputs:
