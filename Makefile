@@ -1,13 +1,14 @@
 # The two commands of the README. Both set up .venv on first use (idempotent) and then run.
 #   make run    the main job with the default (quick, CPU-sized) configuration
 #   make test   the test suite (fast set; `make test-slow` adds the long checks)
+#   make smoke  the whole DAG on tiny slices (config/smoke.yaml, <= 5 min on 2 cores; CI runs it)
 PY := .venv/bin/python
 # Jobs run `python -m autosparse ...`: the project's environment comes first on PATH.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 CORES ?= 8
 TARGET ?= results/table4.csv
 
-.PHONY: setup run test test-slow lint bench
+.PHONY: setup run test test-slow smoke lint bench
 setup: .venv/.installed
 
 .venv/.installed: pyproject.toml
@@ -21,6 +22,9 @@ run: setup
 
 test: setup
 	$(PY) -m pytest
+
+smoke: setup
+	snakemake --cores 2 all --configfile config/smoke.yaml
 
 test-slow: setup
 	$(PY) -m pytest -m slow

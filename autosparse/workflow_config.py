@@ -381,11 +381,12 @@ def irp_args(config: Mapping, irp: str) -> str:
 
 def scorer_args(config: Mapping, scorer: str) -> str:
     s, c = wp.parse_scorer(scorer), config["scorer"]
-    size = c.get("image_size")
+    size, width = (c.get(k) for k in ("image_size", "width"))
     size = size.get(s["arch"]) if isinstance(size, Mapping) else size
+    width = width.get(s["arch"], 1.0) if isinstance(width, Mapping) else width
     return flags(arch=s["arch"], inputs=s["inputs"], normalize=c.get("normalize"),
                  train_percent=c.get("train_percent"),
-                 width=c["width"], image_size=size,
+                 width=width, image_size=size,
                  epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
                  device=c.get("device"), threads=config["train"].get("threads"))
 

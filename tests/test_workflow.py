@@ -127,6 +127,21 @@ def test_profiles_name_their_own_merges_and_variants(tmp_path):
     assert "3xn3" not in text and "n3+n6+n10" not in text
 
 
+def test_scorer_width_per_arch():
+    """``scorer.width`` is one value or one per arch (smoke: VGG-19 scorers at half ResNet-18's
+    width); the paper profile's single 1.0 replaces the quick profile's mapping."""
+    def width(cfg, arch):
+        args = wc.scorer_args(cfg, f"resnet18-cifar10-magnitude-n2-s0.{arch}.param+grad.b1024.lr0.01"
+                              ).split()
+        return float(args[args.index("--width") + 1])
+
+    quick, smoke, paper = (load_config(*p) for p in
+                           ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
+    assert width(quick, "resnet18") == width(quick, "vgg19") == 0.0625
+    assert (width(smoke, "resnet18"), width(smoke, "vgg19")) == (0.0625, 0.03125)
+    assert width(paper, "resnet18") == width(paper, "vgg19") == 1.0
+
+
 def test_profiles_fit_their_data():
     """Quick retraining asks 200/class, its TinyImageNet stand-in (10 classes) capped at the
     offline copy's 100; smoke keeps its 5; paper trains on full splits and drops the stand-ins."""
