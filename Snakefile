@@ -7,6 +7,7 @@
 import importlib.util
 import os
 import sys
+from pathlib import Path
 
 import yaml
 from snakemake.utils import min_version, validate
@@ -29,8 +30,9 @@ wc = sys.modules["autosparse_workflow_config"]
 configfile: f"{workflow.basedir}/config/config.yaml"
 
 
+# Profiles replace the Table 6 merges / Figure 6 variants they name (see workflow_config.py).
 wc.replace_named_collections(
-    config, [yaml.safe_load(open(f)) for f in workflow.overwrite_configfiles])
+    config, [yaml.safe_load(Path(f).read_text()) for f in workflow.overwrite_configfiles])
 
 
 validate(config, f"{workflow.basedir}/config/schema.yaml")

@@ -140,8 +140,9 @@ class _FunctionalOptimizer:
         self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
         self.state = [{} for _ in self.params]
         for i, s in state["state"].items():
-            dev = self.params[int(i)].device  # Adam's step count stays on the CPU, as torch's
-            self.state[int(i)] = {k: v if k == "step" else v.to(dev) for k, v in s.items()}
+            dev = self.params[int(i)].device  # Adam's step count lives on the CPU, as in a
+            self.state[int(i)] = {k: v.to("cpu" if k == "step" else dev)  # fresh torch.optim.Adam
+                                  for k, v in s.items()}
 
 
 class SGD(_FunctionalOptimizer):
