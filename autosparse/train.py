@@ -204,7 +204,7 @@ class Adam(_FunctionalOptimizer):
              lr=g["lr"], weight_decay=g["weight_decay"], eps=g["eps"], maximize=False)
 
 
-def make_optimizer(params, cfg: TrainConfig) -> SGD | torch.optim.Optimizer:
+def make_optimizer(params, cfg: TrainConfig) -> SGD | Adam:
     if cfg.optimizer == "adam":
         return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum

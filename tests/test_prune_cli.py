@@ -18,7 +18,7 @@ def _args(data_root, out, *extra, model="lenet_300_100", dataset="mnist", method
           sparsity="0.95"):
     return ["prune", "--model", model, "--dataset", dataset, "--width", "0.25", "--seed", "0",
             "--method", method, "--sparsity", sparsity, "--data-root", str(data_root),
-            "--out", str(out), *extra]
+            "--out", str(out), "--device", "cpu", *extra]  # CPU: compared with the library's
 
 
 def test_round_trip_matches_library(data_root, mnist, tmp_path):
@@ -157,7 +157,7 @@ def test_retrain_rebuilds_reinit_weights(data_root, tmp_path, monkeypatch):
 def test_score_store_thresholds_to_the_masks_of_a_fresh_scoring(data_root, tmp_path, capsys):
     store = tmp_path / "scores.zarr"
     head = ["--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25", "--seed", "0",
-            "--method", "snip", "--data-root", str(data_root)]
+            "--method", "snip", "--data-root", str(data_root), "--device", "cpu"]
     assert main(["score", *head, "--out", str(store)]) == 0
     for sparsity in ("0.9", "0.99"):
         for extra in ([], ["--ablation", "invert"], ["--ablation", "shuffle"]):
