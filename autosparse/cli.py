@@ -21,7 +21,6 @@ STAGE_COMMANDS = {
     "autosparse.tables": ("table",),
     "autosparse.figures": ("figure",),
 }
-STAGE_MODULES = list(STAGE_COMMANDS)
 
 
 def str2bool(value: str) -> bool:
@@ -38,7 +37,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI parser: every stage's subcommands, or only the stage module of ``command``."""
     parser = argparse.ArgumentParser(prog="autosparse", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    mods = [m for m, cmds in STAGE_COMMANDS.items() if command in cmds] or STAGE_MODULES
+    mods = [m for m, cmds in STAGE_COMMANDS.items() if command in cmds] or list(STAGE_COMMANDS)
     for mod in mods:
         importlib.import_module(mod).register_cli(sub)
     return parser

@@ -381,12 +381,14 @@ def irp_args(config: Mapping, irp: str) -> str:
 
 def scorer_args(config: Mapping, scorer: str) -> str:
     s, c = wp.parse_scorer(scorer), config["scorer"]
-    size, width = (c.get(k) for k in ("image_size", "width"))
-    size = size.get(s["arch"]) if isinstance(size, Mapping) else size
-    width = width.get(s["arch"], 1.0) if isinstance(width, Mapping) else width
+
+    def per_arch(value, default=None):
+        """A scorer setting given once or per arch (``{resnet18: ..., vgg19: ...}``)."""
+        return value.get(s["arch"], default) if isinstance(value, Mapping) else value
+
     return flags(arch=s["arch"], inputs=s["inputs"], normalize=c.get("normalize"),
                  train_percent=c.get("train_percent"),
-                 width=width, image_size=size,
+                 width=per_arch(c["width"], 1.0), image_size=per_arch(c.get("image_size")),
                  epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
                  device=c.get("device"), threads=config["train"].get("threads"))
 

@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     methods = args.methods or autosparse.list_methods()
     for m in methods:
         get_method(m)  # unknown names fail before any work
-    train = autosparse.load_dataset("cifar10", "train", args.data_root)
-    sub = autosparse.class_balanced_subset(train, 10, seed=0)
+    # the 10-per-class subset is picked before any image is read (= class_balanced_subset)
+    sub = autosparse.load_dataset("cifar10", "train", args.data_root, n_per_class=10, seed=0)
     device = resolve_device(args.device)
     batch = next(sub.batches(len(sub), device))
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"

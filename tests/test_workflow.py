@@ -127,13 +127,18 @@ def test_profiles_name_their_own_merges_and_variants(tmp_path):
     assert "3xn3" not in text and "n3+n6+n10" not in text
 
 
+def flag_value(args: str, flag: str) -> str | None:
+    """The value after ``flag`` in a rule's argument string (None when absent)."""
+    args_ = args.split()
+    return args_[args_.index(flag) + 1] if flag in args_ else None
+
+
 def test_scorer_width_per_arch():
     """``scorer.width`` is one value or one per arch (smoke: VGG-19 scorers at half ResNet-18's
     width); the paper profile's single 1.0 replaces the quick profile's mapping."""
     def width(cfg, arch):
-        args = wc.scorer_args(cfg, f"resnet18-cifar10-magnitude-n2-s0.{arch}.param+grad.b1024.lr0.01"
-                              ).split()
-        return float(args[args.index("--width") + 1])
+        return float(flag_value(wc.scorer_args(
+            cfg, f"resnet18-cifar10-magnitude-n2-s0.{arch}.param+grad.b1024.lr0.01"), "--width"))
 
     quick, smoke, paper = (load_config(*p) for p in
                            ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
@@ -146,8 +151,7 @@ def test_profiles_fit_their_data():
     """Quick retraining asks 200/class, its TinyImageNet stand-in (10 classes) capped at the
     offline copy's 100; smoke keeps its 5; paper trains on full splits and drops the stand-ins."""
     def per_class(cfg, target, flag="--train-per-class"):
-        args = wc.train_args(cfg, target, "0").split()
-        return args[args.index(flag) + 1] if flag in args else None
+        return flag_value(wc.train_args(cfg, target, "0"), flag)
 
     quick, smoke, paper = (load_config(*p) for p in
                            ((), ("config/smoke.yaml",), ("config/paper.yaml",)))
