@@ -5,6 +5,7 @@
 # Logic lives in the package: autosparse/workflow_paths.py (names, paths) and
 # autosparse/workflow_config.py (config checks, what each target needs).
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path

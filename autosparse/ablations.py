@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .masks import Masks
-from .methods import prune
+from .methods import get_method, prune
 from .models import kaiming_init_
 
 ABLATIONS = ("shuffle", "reinit", "invert")
@@ -81,15 +81,21 @@ def ablate(
 
 def prune_ablated(
     model: nn.Module, method: str, sparsity: float, ablation: str | None = None,
-    data: Iterable | None = None, seed: int = 0, **prune_kwargs,
+    data: Iterable | None = None, seed: int = 0, ablation_seed: int | None = None,
+    **prune_kwargs,
 ) -> tuple[Masks, nn.Module, dict]:
     """``prune`` followed by ``ablation`` (None, "shuffle", "reinit", "invert").
 
-    Returns (masks, model to train under them, prune info). ``seed`` seeds the ablation.
+    Returns (masks, model to train under them, prune info). ``seed`` is the run's seed: the
+    method's ``seed`` option when it has one (random scores, NTK-SAP noise, NPB tie-breaks; the
+    default 0 is the methods' own default) and the ablation's draw unless ``ablation_seed``.
     """
     check_ablation(ablation)
+    if "seed" in get_method(method).options:
+        prune_kwargs["seed"] = int(seed)
     masks, info = prune(model, method, sparsity, data=data, return_info=True,
                         invert=ablation == "invert", **prune_kwargs)
     if ablation in ("shuffle", "reinit"):
-        masks, model = ablate(masks, ablation, seed=seed, model=model)
+        draw = seed if ablation_seed is None else ablation_seed
+        masks, model = ablate(masks, ablation, seed=draw, model=model)
     return masks, model, info

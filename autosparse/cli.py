@@ -19,6 +19,7 @@ STAGE_COMMANDS = {
     "autosparse.pruning": ("score", "prune"),
     "autosparse.retrain": ("train",),
     "autosparse.tables": ("table",),
+    "autosparse.claims": ("claims",),
     "autosparse.figures": ("figure",),
 }
 

@@ -13,6 +13,10 @@ iteration i; index 0 unused). Attrs: ``config`` (the run's parameters), ``config
 ``layers`` (order), ``completed_iterations``, ``density`` (per mask index 0..N, committed),
 ``train_density``/``test_accuracy``/``test_loss`` (per iteration 1..N: the network trained in
 iteration i, i.e. under mask i-1), ``timing`` (per iteration, not part of the result), provenance.
+Learning check (not part of the run identity): ``n_test`` (test images every accuracy is measured
+on), ``num_classes``, ``chance`` (1 / num_classes, a fraction), and from iteration 1 on
+``dense_test_accuracy`` (in %, = ``test_accuracy[0]``: the network trained under the dense mask)
+and ``learned`` (:func:`learning_check`'s verdict). Scores of a run that never learned are noise.
 
 Commit protocol (resume = uninterrupted, bit for bit on CPU): the store is created complete with
 iteration 0 in a temp dir and renamed into place. Iteration i writes ``masks[i]`` (and
@@ -47,7 +51,7 @@ import torch
 import zarr
 from torch import nn
 
-from .data import ImageTensorDataset, class_balanced_subset
+from .data import ImageTensorDataset, class_balanced_subset, dataset_spec
 from .masks import Masks, dense_masks, density_schedule, is_nested, keep_count, topk_masks
 from .methods import get_method, score
 from .methods.base import ScoringContext, loss_gradients
@@ -281,6 +285,9 @@ def _commit(root: zarr.Group, i: int, masks: Masks, trained: nn.Module | None,
     attrs["completed_iterations"] = i
     for key in ("density", "train_density", "test_accuracy", "test_loss", "timing"):
         attrs[key] = [*attrs[key], record[key]]
+    if i == 1:  # iteration 1 trained the dense network: record whether it learned
+        attrs["dense_test_accuracy"] = float(record["test_accuracy"])
+        attrs["learned"] = learning_check(attrs)["learned"]
     root.attrs.put(attrs)
 
 
@@ -327,7 +334,9 @@ def run_irp(
                                  cfg.grad_reduction, cfg.grad_bn_mode)
         log(f"g_0 on {len(train_data)} examples in {format_duration(time.perf_counter() - t)}")
         create_store(out, cfg, theta0, grad0, {"train_size": len(train_data),
-                                               "test_size": len(test_data)})
+                                               "test_size": len(test_data),
+                                               **_chance_attrs(len(test_data),
+                                                               test_data.num_classes)})
     root = open_store(out, "r+")
     stored = read_layer(root, "theta0")
     if any(not torch.equal(stored[k], theta0[k].float()) for k in theta0):
@@ -336,6 +345,12 @@ def run_irp(
     for stale in out.glob("**/*.partial"):
         stale.unlink(missing_ok=True)
     start = committed(root)
+    if start < cfg.iterations and "n_test" not in root.attrs:  # a store from before n_test
+        extra = _chance_attrs(len(test_data), test_data.num_classes)
+        if start >= 1:
+            extra["dense_test_accuracy"] = float(root.attrs["test_accuracy"][0])
+            extra["learned"] = learning_check({**dict(root.attrs), **extra})["learned"]
+        root.attrs.update(extra)
     if start >= cfg.iterations:
         log(f"{out}: all {cfg.iterations} iterations already committed")
     elif start:
@@ -376,6 +391,103 @@ def run_irp(
     return root
 
 
+# --- did the network learn? ---------------------------------------------------------------------
+
+LEARNED_Z = 3.0  # binomial standard errors above chance
+LEARNED_RATIO = 1.5  # and at least this many times chance
+
+
+def _chance_attrs(n_test: int, num_classes: int) -> dict:
+    """The attrs the learning check needs, recorded when the store is created."""
+    return {"n_test": int(n_test), "num_classes": int(num_classes),
+            "chance": 1.0 / int(num_classes)}
+
+
+def above_chance(accuracy: float, n_test: int | None, chance: float) -> tuple[bool, float]:
+    """(learned, z) for an accuracy (fraction) measured on ``n_test`` images.
+
+    z = (accuracy - chance) / sqrt(chance (1 - chance) / n_test); learned means z >= 3 AND
+    accuracy >= 1.5 x chance. Unknown ``n_test`` (None or < 1): z is NaN and only the 1.5 x rule
+    decides. A NaN accuracy never counts as learned.
+    """
+    if not math.isfinite(accuracy) or not 0.0 < chance < 1.0:
+        return False, float("nan")
+    eps = 1e-9  # accuracies are k / n in %: exact boundary cases must not fail on rounding
+    ratio_ok = accuracy >= LEARNED_RATIO * chance - eps
+    if not n_test or n_test < 1:
+        return bool(ratio_ok), float("nan")
+    z = (accuracy - chance) / math.sqrt(chance * (1.0 - chance) / n_test)
+    return bool(z >= LEARNED_Z - eps and ratio_ok), float(z)
+
+
+def _infer_num_classes(attrs: Mapping, notes: list[str]) -> int | None:
+    if attrs.get("num_classes"):
+        return int(attrs["num_classes"])
+    name = attrs.get("dataset") or (attrs.get("config") or {}).get("dataset")
+    try:
+        n = int(dataset_spec(str(name)).num_classes)
+    except (KeyError, TypeError, ValueError):
+        notes.append(f"number of classes unknown (dataset {name!r})")
+        return None
+    notes.append(f"num_classes {n} from dataset {name}")
+    return n
+
+
+def _infer_n_test(attrs: Mapping, num_classes: int | None, notes: list[str]) -> int | None:
+    if attrs.get("n_test"):
+        return int(attrs["n_test"])
+    if attrs.get("test_size"):
+        notes.append("n_test from the test_size attr")
+        return int(attrs["test_size"])
+    per_class = (attrs.get("config") or {}).get("test_per_class")
+    if per_class and num_classes:
+        notes.append(f"n_test inferred as test_per_class x num_classes = "
+                     f"{per_class} x {num_classes}")
+        return int(per_class) * num_classes
+    notes.append("test-set size unknown: z not computed, decided on the 1.5 x chance rule alone")
+    return None
+
+
+def learning_check(store: str | os.PathLike | zarr.Group | Mapping) -> dict:
+    """Whether the IRP network learned: the dense network's test accuracy (iteration 1, full mask)
+    against chance. ``store``: a path, an opened store, or its attrs.
+
+    Returns ``dense_accuracy`` and ``chance`` as fractions, ``n_test`` (0 when unknown), ``z``,
+    ``learned`` (see :func:`above_chance`) and a one-line ``message``. Stores written before the
+    ``n_test``/``num_classes`` attrs get them inferred (said in the message); never raises on a
+    readable store.
+    """
+    if isinstance(store, Mapping):
+        attrs = store
+    else:
+        root = store if isinstance(store, zarr.Group) else open_store(store)
+        attrs = dict(root.attrs)
+    notes: list[str] = []
+    num_classes = _infer_num_classes(attrs, notes)
+    chance = float(attrs["chance"]) if attrs.get("chance") else (
+        1.0 / num_classes if num_classes else float("nan"))
+    n_test = _infer_n_test(attrs, num_classes, notes)
+    accs = attrs.get("test_accuracy") or []
+    if attrs.get("dense_test_accuracy") is not None:
+        acc = float(attrs["dense_test_accuracy"]) / 100.0
+    elif accs:
+        acc = float(accs[0]) / 100.0
+    else:
+        acc = float("nan")
+    learned, z = above_chance(acc, n_test, chance)
+    on = f"{n_test} test images" if n_test else "an unknown number of test images"
+    if not math.isfinite(acc):
+        head = "no dense accuracy (no trained iteration committed, or none evaluated)"
+        verdict = "cannot tell whether the network learned"
+    else:
+        head = f"dense accuracy {100 * acc:.1f} % on {on}, chance {100 * chance:.3g} %"
+        verdict = ("clearly above chance" if learned else "NOT clearly above chance") + (
+            f" (z={z:.1f})" if math.isfinite(z) else "")
+    note = f" [store predates the learning-check attrs: {'; '.join(notes)}]" if notes else ""
+    return {"dense_accuracy": acc, "n_test": int(n_test or 0), "chance": chance,
+            "learned": learned, "z": z, "message": f"{head}: {verdict}{note}"}
+
+
 # --- inspect -------------------------------------------------------------------------------------
 
 
@@ -387,8 +499,16 @@ def inspect_store(path: str | os.PathLike) -> str:
     lines = [f"IRP store {path}", f"  {a['model']} (width {a['width']}) / {a['dataset']}, "
              f"criterion {a['criterion']}, N={a['N']}, schedule {a['schedule']}, seed {a['seed']}, "
              f"train seed {a['train_seed']}, config {a['config_hash']}",
-             f"  committed iterations: {c}/{a['N']}",
-             f"  {'iter':>4} {'density':>9} {'trained at':>10} {'test acc':>9}"]
+             f"  committed iterations: {c}/{a['N']}"]
+    check = learning_check(a)
+    lines.append(f"  {check['message']}")
+    if not math.isfinite(check["dense_accuracy"]):
+        lines.append("  WARNING: no dense test accuracy yet: cannot tell whether this IRP network "
+                     "learned")
+    elif not check["learned"]:
+        lines.append("  WARNING: this IRP network did not learn (dense test accuracy not clearly "
+                     "above chance): its survival scores are noise")
+    lines.append(f"  {'iter':>4} {'density':>9} {'trained at':>10} {'test acc':>9}")
     lines.append(f"  {0:>4} {a['density'][0]:>9.4f} {'-':>10} {'-':>9}")
     for i in range(1, c + 1):
         lines.append(f"  {i:>4} {a['density'][i]:>9.4f} {a['train_density'][i - 1]:>10.4f} "

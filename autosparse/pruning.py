@@ -7,6 +7,11 @@ from the train split in batches of ``--batch-size`` (gradients summed over them)
 writes ``mask/<layer>`` (+ ``scores/<layer>`` with ``--save-scores``) and attrs (DESIGN.md, mask
 store). Every argument is checked before any work.
 
+``--seed`` reaches every random choice: theta_0, which scoring examples are taken and their
+order, the method's ``seed`` option (random scores, NTK-SAP noise, NPB tie-breaks; ``--set
+seed=`` wins) and the shuffle draw (``--ablation-seed`` wins); the reinit draw uses the init seed
+``--seed + 1000``. Seed 0 is the methods' default seed 0.
+
 A single-shot method's scores do not depend on the sparsity: ``autosparse score ...`` (the same
 arguments, no sparsity) writes them once to a score store, and ``prune --scores <store>``
 thresholds them at any sparsity, with the same masks as a fresh scoring (AutoS: one pass of the
@@ -47,7 +52,10 @@ def check_common_args(args: argparse.Namespace) -> dict:
     resolve_device(args.device)
     if not args.width > 0:
         raise ValueError(f"width must be > 0, got {args.width!r}")
-    return parse_overrides(args.set)
+    options = parse_overrides(args.set)
+    if not isinstance(options.get("seed", 0), int):
+        raise ValueError(f"--set seed= must be an integer, got {options['seed']!r}")
+    return options
 
 
 def check_args(args: argparse.Namespace) -> dict:
@@ -87,6 +95,26 @@ def scoring_batches(args: argparse.Namespace) -> list:
     return list(sub.batches(args.batch_size))
 
 
+def method_seed(args: argparse.Namespace, options: dict) -> int:
+    """The method's ``seed`` option: ``--set seed=`` when given, else the run's ``--seed``."""
+    return int(options.get("seed", args.seed))
+
+
+def method_options(args: argparse.Namespace, options: dict) -> dict:
+    """``options`` with :func:`method_seed` as ``seed`` for a method that has that option."""
+    if "seed" not in get_method(args.method).options:
+        return options
+    return {**options, "seed": method_seed(args, options)}
+
+
+def ablation_seed(args: argparse.Namespace) -> int:
+    """Seed of the ablation draw: ``--ablation-seed``, else ``--seed`` (shuffle) or the init
+    seed ``--seed + 1000`` (reinit: the weights the retraining stage builds)."""
+    if args.ablation_seed is not None:
+        return args.ablation_seed
+    return args.seed + REINIT_SEED_OFFSET if args.ablation == "reinit" else args.seed
+
+
 def load_scores(path: str | os.PathLike, expected: dict) -> tuple[dict, dict]:
     """(scores, attrs) of a score store, after checking it was made with ``expected``
     (SCORE_KEYS)."""
@@ -108,10 +136,11 @@ def run_prune(args: argparse.Namespace) -> dict:
         given = {"scores": scores}
     else:
         scored, given = {}, {"data": scoring_batches(args)}
-    ablation_seed = args.seed if args.ablation_seed is None else args.ablation_seed
+    draw_seed = ablation_seed(args)
     masks, _, info = prune_ablated(
-        model, args.method, args.sparsity, args.ablation, seed=ablation_seed,
-        scope=args.scope, rounds=args.rounds, **given, **options,
+        model, args.method, args.sparsity, args.ablation, seed=method_seed(args, options),
+        ablation_seed=draw_seed, scope=args.scope, rounds=args.rounds, **given,
+        **{k: v for k, v in options.items() if k != "seed"},
     )
     stats = mask_stats(masks)
     attrs = {
@@ -126,11 +155,10 @@ def run_prune(args: argparse.Namespace) -> dict:
     if args.scores:
         attrs["scores_from"] = str(args.scores)
     if args.ablation == "shuffle":
-        attrs["ablation_seed"] = ablation_seed
+        attrs["ablation_seed"] = draw_seed
     if args.ablation == "reinit":
         # The retraining stage rebuilds theta_0 as build_model(..., seed=init_seed).
-        init_seed = args.seed + REINIT_SEED_OFFSET if args.ablation_seed is None else ablation_seed
-        attrs["init_seed"] = init_seed
+        attrs["init_seed"] = draw_seed
     write_mask_store(args.out, masks, info["scores"] if args.save_scores else None, attrs)
     return attrs
 
@@ -143,7 +171,7 @@ def run_score(args: argparse.Namespace) -> dict:
     model = theta0(args)
     batches = scoring_batches(args)
     t0 = time.perf_counter()
-    scores = score(model, args.method, batches, **options)
+    scores = score(model, args.method, batches, **method_options(args, options))
     attrs = {**common_attrs(args, options), "scoring_time": time.perf_counter() - t0}
     write_score_store(args.out, scores, attrs)
     return attrs
@@ -153,7 +181,9 @@ def _common_arguments(p) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--dataset", required=True)
     p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0, help="model seed (theta_0) and batch seed")
+    p.add_argument("--seed", type=int, default=0,
+                   help="run seed: theta_0, the scoring examples, the method's seed option "
+                        "(unless --set seed=) and the ablation draw")
     p.add_argument("--method", required=True)
     p.add_argument("--n-per-class", type=int, default=10, help="scoring examples per class")
     p.add_argument("--batch-size", type=int, default=256,

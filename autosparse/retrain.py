@@ -69,9 +69,24 @@ def run_training(args: argparse.Namespace) -> dict:
         "config": asdict(cfg), "device": str(resolve_device(cfg.device)),
         "host": platform.node(), **provenance(),
     }
+    if getattr(args, "save_weights", None):
+        save_weights(model, args.save_weights)
     if args.out:
         write_json_atomic(args.out, metrics)
     return metrics
+
+
+def save_weights(model, path: str | Path) -> None:
+    """The trained prunable weights as a state_dict of tensors (read back with
+    ``torch.load(..., weights_only=True)``, e.g. by ``magnitude_after_training``), written to a
+    temporary path and renamed."""
+    import torch
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    torch.save({n: p.detach().cpu().clone() for n, p in prunable_parameters(model).items()}, tmp)
+    os.replace(tmp, path)
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
@@ -92,5 +107,7 @@ def register_cli(sub) -> None:
     p.add_argument("--mask", type=Path, default=None, help="mask store (zarr) to train under")
     p.add_argument("--checkpoint", type=Path, default=None, help="resumable checkpoint path")
     p.add_argument("--out", type=Path, default=None, help="metrics JSON path")
+    p.add_argument("--save-weights", type=Path, default=None,
+                   help="also write the trained prunable weights (state_dict .pt) here")
     p.set_defaults(func=lambda a: print(
         f"test accuracy {run_training(a)['test_accuracy']:.2f}%") or 0)

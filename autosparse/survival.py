@@ -198,22 +198,14 @@ def ccc(x: Iterable[float], y: Iterable[float]) -> float:
     return float(2 * cov / (x.var() + y.var() + (mx - my) ** 2))
 
 
-# App. F, Table 9 of the AutoS paper: (method a, method b) -> (same init, different init).
-PAPER_TABLE9 = {
-    ("random", "random"): (-0.00106, -0.00106), ("snip", "snip"): (0.23642, -0.04542),
-    ("magnitude", "magnitude"): (0.15582, 0.10285), ("grasp", "grasp"): (0.08059, 0.04373),
-    ("random", "magnitude"): (0.00083, -0.00413), ("random", "grasp"): (0.00109, 0.00259),
-    ("random", "snip"): (-0.00108, -0.00245), ("snip", "magnitude"): (0.12314, 0.03424),
-    ("snip", "grasp"): (-0.07117, -0.04450), ("magnitude", "grasp"): (-0.05968, -0.01872),
-}
-
-
 def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Table 9 grid from IRP stores of one model/dataset: for every pair of criteria (a, b) and
     init relation, the mean CCC (Eq. 5) of per-run survival scores over all pairs of distinct
     runs (run of a, run of b) with the same theta_0 seed ("same") or different seeds
     ("different"). Tidy: method_a, method_b, init, ccc, n_pairs, paper."""
     import pandas as pd
+
+    from .paper import paper_cells
 
     runs = []
     for s in stores:
@@ -223,6 +215,7 @@ def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
     if len(sizes) > 1:
         raise ValueError(f"stores have different numbers of weights: {sorted(sizes)}")
     crit = list(dict.fromkeys(r[0] for r in runs))
+    paper_ccc = paper_cells("table9")  # App. F, Table 9 (autosparse/paper/values.csv)
     rows = []
     for i, ca in enumerate(crit):
         for cb in crit[i:]:
@@ -230,11 +223,11 @@ def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
                 vals = [ccc(ra[3], rb[3]) for ia, ra in enumerate(runs) for ib, rb in
                         enumerate(runs) if ia < ib and {ra[0], rb[0]} == {ca, cb}
                         and (ra[1] == rb[1]) == (init == "same")]
-                paper = PAPER_TABLE9.get((ca, cb)) or PAPER_TABLE9.get((cb, ca))
+                paper = paper_ccc.get(("&".join(sorted((ca, cb))), init), {}).get("value")
                 rows.append({"method_a": ca, "method_b": cb, "init": init,
                              "ccc": float(np.mean(vals)) if vals else float("nan"),
                              "n_pairs": len(vals),
-                             "paper": paper[0 if init == "same" else 1] if paper else np.nan})
+                             "paper": np.nan if paper is None else float(paper)})
     return pd.DataFrame(rows)
 
 

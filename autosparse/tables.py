@@ -22,13 +22,15 @@ if TYPE_CHECKING:  # pandas is imported where used (every DAG job imports the CL
 
 IDENTITY = ["model", "dataset", "width", "method", "sparsity"]
 VALUES = {"test_accuracy": "accuracy", "achieved_sparsity": "achieved_sparsity"}
+CI = "95 % Student-t interval of the mean over seeds (n - 1 dof)"
 
 TABLES: Registry[Callable[..., pd.DataFrame]] = Registry("table")
 
 
 def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None = None) -> pd.DataFrame:
-    """One row per training job: identity fields, labels, seed, accuracy, achieved sparsity and
-    (for pruned jobs) the mask's scoring time when its store records one."""
+    """One row per training job: identity fields, labels, seed, accuracy, achieved sparsity, the
+    test-set size and epochs it was measured with and (for pruned jobs) the mask's scoring time
+    when its store records one."""
     import pandas as pd
 
     rows = []
@@ -38,7 +40,9 @@ def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None =
             m = json.load(f)
         row = {**ident, **dict((labels or {}).get(str(path), {})),
                "accuracy": float(m["test_accuracy"]),
-               "achieved_sparsity": float(m.get("achieved_sparsity", 0.0))}
+               "achieved_sparsity": float(m.get("achieved_sparsity", 0.0)),
+               "n_test": int(m.get("test_size") or 0),
+               "epochs": int((m.get("config") or {}).get("epochs") or 0)}
         if m.get("mask"):
             row["scoring_time"] = _scoring_time(m["mask"])
         rows.append(row)
@@ -58,12 +62,19 @@ def _scoring_time(mask_store: str) -> float | None:
     return None
 
 
+RUN_COLUMNS = {"seed", "target", "variant", "scorer", "ablation", "rounds", "irp", "own",
+               "accuracy", "achieved_sparsity", "scoring_time", "dataset_note", "n_test",
+               "epochs", "sources"}
+
+
 def summarize(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean and sample std over seeds of every value column, per cell (``keys``); ``n_seeds``
-    counts the seeds of each cell. Default keys: label columns then identity columns."""
+    """Per cell (``keys``): mean, sample std, the :data:`CI` bounds (``ci95_low``,
+    ``ci95_high``) and ``n_seeds`` of the accuracy; mean and std of the other value columns;
+    the test-set size ``n_test``. Default keys: label columns then identity columns."""
+    from .stats import t_interval
+
     if keys is None:
-        fixed = set(IDENTITY) | {"seed", "target", "variant", "scorer", "ablation", "rounds", "irp",
-                                 "accuracy", "achieved_sparsity", "scoring_time", "dataset_note"}
+        fixed = set(IDENTITY) | RUN_COLUMNS
         keys = [c for c in runs.columns if c not in fixed] + [*IDENTITY, "variant"]
     keys = [k for k in keys if k in runs.columns]
     runs = runs.copy()
@@ -75,18 +86,64 @@ def summarize(runs: pd.DataFrame, keys: Sequence[str] | None = None) -> pd.DataF
     out = g[values].agg(["mean", "std"])
     out.columns = [f"{c}_{s}" if c != "accuracy" else s for c, s in out.columns]
     out["n_seeds"] = g["seed"].nunique()
-    if "dataset_note" in runs.columns:
-        out["dataset_note"] = g["dataset_note"].first().fillna("")
+    ivs = g["accuracy"].apply(lambda a: t_interval(list(a)))
+    out["ci95_low"] = [iv.low for iv in ivs]
+    out["ci95_high"] = [iv.high for iv in ivs]
+    for col in ("n_test", "epochs"):
+        if col in runs.columns:
+            out[col] = g[col].max()
+    for col in ("dataset_note", "sources"):
+        if col in runs.columns:
+            out[col] = g[col].first().fillna("")
     out = out.reset_index()
-    order = [k for k in keys if k != "variant"] + ["mean", "std", "n_seeds"]
+    order = [k for k in keys if k != "variant"] + ["mean", "std", "ci95_low", "ci95_high",
+                                                   "n_seeds"]
     return out[order + [c for c in out.columns if c not in order and c != "variant"]
                + (["variant"] if "variant" in out.columns else [])]
 
 
+def with_paper(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Add the paper's value of each cell (``paper``, from ``autosparse/paper/values.csv``), our
+    difference to it (``paper_diff``) and the table's row key (``paper_row``)."""
+    from .paper import column_key, paper_cells, row_key
+
+    cells = paper_cells(name)
+    df = df.copy()
+    rows = [row_key(name, r) for r in df.to_dict("records")]
+    cols = [column_key(r) for r in df.to_dict("records")]
+    df["paper_row"] = rows
+    df["paper"] = [cells[(r, c)]["value"] if (r, c) in cells else float("nan")
+                   for r, c in zip(rows, cols)]
+    df["paper_diff"] = df["mean"] - df["paper"]
+    return df
+
+
+def source_checks(df: pd.DataFrame) -> dict[str, dict]:
+    """``learning_check`` of every IRP store named in the ``sources`` column (";"-joined), so
+    that a cell whose scorer learned from a network that never learned is flagged."""
+    stores = sorted({s for v in df.get("sources", []) if v for s in str(v).split(";")})
+    if not stores:
+        return {}
+    from .irp import learning_check  # imports torch: only for tables with IRP sources
+
+    return {s: learning_check(s) for s in stores}
+
+
 @TABLES.register("accuracy")
-def accuracy_table(metrics: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
-    """Tables 1-6, 8 and PX Table 2: accuracy per (experiment keys, method, sparsity)."""
-    return summarize(gather(metrics, labels))
+def accuracy_table(metrics: Sequence[str | Path], labels: Mapping | None = None,
+                   name: str = "") -> pd.DataFrame:
+    """Tables 1-6, 8 and PX Table 2: accuracy per (experiment keys, method, sparsity), with the
+    paper's value beside each cell and a flag on cells whose IRP source did not learn."""
+    df = summarize(gather(metrics, labels))
+    if name:
+        df = with_paper(name, df)
+    checks = source_checks(df)
+    if checks:
+        bad = [[checks[s]["message"] for s in str(v).split(";") if v and not checks[s]["learned"]]
+               for v in df["sources"]]
+        df["source_learned"] = [not b for b in bad]
+        df["source_note"] = ["; ".join(b) for b in bad]
+    return df
 
 
 def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
@@ -104,14 +161,15 @@ def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
-def write_table(df: pd.DataFrame, out: str | Path, title: str = "") -> None:
-    """``out`` (CSV) and its ``.md`` sibling, each written to a temp path and renamed."""
+def write_table(df: pd.DataFrame, out: str | Path, title: str = "", markdown: str | None = None) -> None:
+    """``out`` (CSV) and its ``.md`` sibling (``markdown``, default a plain rendering of ``df``),
+    each written to a temp path and renamed."""
     import os
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    for path, text in ((out, df.to_csv(index=False)),
-                       (out.with_suffix(".md"), (f"# {title}\n\n" if title else "") + to_markdown(df))):
+    md = markdown if markdown is not None else (f"# {title}\n\n" if title else "") + to_markdown(df)
+    for path, text in ((out, df.to_csv(index=False)), (out.with_suffix(".md"), md)):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
@@ -119,7 +177,8 @@ def write_table(df: pd.DataFrame, out: str | Path, title: str = "") -> None:
 
 # Table name -> builder kind.
 @TABLES.register("concordance")
-def concordance_table(stores: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
+def concordance_table(stores: Sequence[str | Path], labels: Mapping | None = None,
+                      name: str = "table9") -> pd.DataFrame:
     """Table 9: CCC (Eq. 5) of survival scores between IRP runs (``survival.table9``)."""
     from .survival import table9
 
@@ -134,7 +193,7 @@ TABLE_KIND["table9"] = "concordance"
 def build_table(name: str, inputs: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
     if name not in TABLE_KIND:
         raise KeyError(f"unknown table {name!r}; valid: {', '.join(sorted(TABLE_KIND))}")
-    return TABLES.get(TABLE_KIND[name])(inputs, labels)
+    return TABLES.get(TABLE_KIND[name])(inputs, labels, name=name)
 
 
 def register_cli(sub) -> None:
@@ -143,11 +202,14 @@ def register_cli(sub) -> None:
     p.add_argument("--metrics", nargs="+", required=True, help="metrics JSON files (or stores)")
     p.add_argument("--labels", default=None, help="JSON {path: {column: value}} of key labels")
     p.add_argument("--out", type=Path, required=True, help="CSV path; Markdown goes next to it")
+    p.add_argument("--profile", default="", help="config profile name, stated in the Markdown")
 
     def run(a: argparse.Namespace) -> int:
         labels = json.loads(a.labels) if a.labels else None
+        from .paper.render import render
+
         df = build_table(a.name, a.metrics, labels)
-        write_table(df, a.out, title=a.name)
+        write_table(df, a.out, title=a.name, markdown=render(a.name, df, a.profile))
         print(f"{a.name}: {len(df)} rows -> {a.out}")
         return 0
 

@@ -142,11 +142,12 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
     for name in config.get("widths", {}):
         if name not in models:
             raise WorkflowConfigError(f"config key widths.{name}: unknown model {name!r}")
-    for name in config.get("train", {}).get("per_class_cap", {}):
-        if name not in datasets:
-            raise WorkflowConfigError(
-                f"config key train.per_class_cap.{name}: unknown dataset {name!r}; "
-                f"valid: {', '.join(sorted(datasets))}")
+    for stage in ("train", "irp"):
+        for name in config.get(stage, {}).get("per_class_cap", {}):
+            if name not in datasets:
+                raise WorkflowConfigError(
+                    f"config key {stage}.per_class_cap.{name}: unknown dataset {name!r}; "
+                    f"valid: {', '.join(sorted(datasets))}")
 
 
 # -- nets, IRP runs, scorers ------------------------------------------------------------------
@@ -188,12 +189,35 @@ def scorer_for(config: Mapping, *, source: Mapping | None = None, survival: str 
                           batch_size or sc["batch_size"], lr or sc["lr"])
 
 
+# Reference methods read the target's own run of the job's seed (Frankle et al. Sec. 4):
+# lottery = LTH (the magnitude IRP ticket), magnitude_after_training = the dense retraining.
+OWN_DEFAULT = {"lottery": "magnitude", "magnitude_after_training": "dense"}
+
+
 def variant_for(config: Mapping, method: str, **kw) -> str:
-    """Variant slug of a configured method name; ``autos`` gets the default scorer, an iterative
-    method the profile's ``prune.rounds`` (none: the method's own default)."""
+    """Variant slug of a configured method name (optionally with variant parts, e.g.
+    ``lottery__own-snip``); ``autos`` gets the default scorer, an iterative method the profile's
+    ``prune.rounds`` (none: the method's own default), a reference method its own run."""
     if method == SCORER_METHOD:
         return wp.Variant(method, scorer=scorer_for(config)).slug
-    return wp.Variant(method, rounds=config.get("prune", {}).get("rounds", {}).get(method)).slug
+    v = wp.Variant.parse(method)
+    rounds = v.rounds if v.rounds is not None else (
+        config.get("prune", {}).get("rounds", {}).get(v.method))
+    own = v.own or (None if v.irp else OWN_DEFAULT.get(v.method))
+    return dataclasses.replace(v, rounds=rounds, own=own).slug
+
+
+def own_inputs(config: Mapping, target: str, variant: str, seed: int | str) -> dict[str, str]:
+    """Method options of a ``__own-`` variant: ``store=`` the target's IRP run with this criterion
+    and seed (lottery), or ``trained=`` the dense weights of this seed (magnitude after training)."""
+    v = wp.Variant.parse(variant)
+    if not v.own:
+        return {}
+    if v.own == "dense":
+        return {"trained": wp.weights_path(target, seed)}
+    t = wp.parse_target(target)
+    run = wp.irp_name(t["model"], t["dataset"], v.own, config["irp"]["iterations"], int(seed))
+    return {"store": wp.irp_path(run)}
 
 
 def survival_inputs(config: Mapping, name: str) -> list[str]:
@@ -254,11 +278,15 @@ def table_inputs(config: Mapping, name: str) -> Planned:
                 out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
                              ex["sparsities"], {"irp_source": src["name"], "backbone": arch,
                                                 "dataset_note": "; ".join(x for x in (note, tnote) if x)})
+        for m in REFERENCES:  # beside the AutoS rows: what AutoS gains over SNIP and random
+            out += _grid(config, tgt, variant_for(config, m), ex["sparsities"],
+                         {"irp_source": "", "backbone": "", "dataset_note": tnote})
     elif name == "table6":
-        for merge in ex["merges"]:
+        for merge, runs in ex["merges"].items():
             sc = scorer_for(config, survival=merge)
             out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
-                         ex["sparsities"], {"merge": merge, "dataset_note": tnote})
+                         ex["sparsities"], {"merge": merge, "paper_row": merge_kind(runs),
+                                            "dataset_note": tnote})
     elif name == "table8":
         for cell in ex["cells"]:
             b, lr = cell["batch_size"], cell["lr"]
@@ -278,7 +306,35 @@ def table_inputs(config: Mapping, name: str) -> Planned:
                 for c in ex["criteria"] for s in ex["seeds"] for t in ex["train_seeds"]]
     else:
         raise KeyError(f"unknown table {name!r}; valid: {', '.join(TABLES)}")
-    return _dedup(out)
+    return [(p, {**lab, **({"sources": ";".join(s)} if (s := sources_of(config, p)) else {})})
+            for p, lab in _dedup(out)]
+
+
+REFERENCES = ("snip", "random")
+
+
+def merge_kind(runs: list[Mapping]) -> str:
+    """The kind of Table 6 merge a list of IRP runs is, as the paper names it: several criteria
+    -> ``lth+snip``; one criterion, several seeds -> ``3x20``; several N -> ``20+40+100``."""
+    if len({r["criterion"] for r in runs}) > 1:
+        return "lth+snip"
+    if len({r["seed"] for r in runs}) > 1:
+        return "3x20"
+    return "20+40+100"
+
+
+def sources_of(config: Mapping, metrics: str) -> list[str]:
+    """IRP stores the scorer of an AutoS metrics file learned from (for the learning check)."""
+    if "/dense/" in metrics:
+        return []
+    scorer = wp.parse_metrics_path(metrics)["scorer"]
+    return survival_inputs(config, wp.parse_scorer(scorer)["survival"]) if scorer else []
+
+
+def table_sources(config: Mapping, name: str) -> list[str]:
+    """Every IRP store named in a table's ``sources`` labels (inputs of its table job)."""
+    return sorted({s for _, lab in table_inputs(config, name) if lab.get("sources")
+                   for s in lab["sources"].split(";")} - {p for p, _ in table_inputs(config, name)})
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -311,9 +367,7 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
             out += _grid(config, tgt, wp.Variant(SCORER_METHOD, scorer=sc).slug,
                          ex["sparsities"], {"variant_label": label, "dataset_note": tnote})
         for label, b in ex["baselines"].items():
-            irp = (irp_for(config, config["target"], b["criterion"]) if b.get("criterion")
-                   else None)
-            v = wp.Variant(b["method"], rounds=b.get("rounds"), irp=irp)
+            v = wp.Variant(b["method"], rounds=b.get("rounds"), own=b.get("criterion"))
             out += _grid(config, tgt, v.slug, ex["sparsities"],
                          {"variant_label": label, "dataset_note": tnote})
     elif name == "ablations":
@@ -344,7 +398,28 @@ def all_targets(config: Mapping) -> list[str]:
     for f in FIGURES:
         if f in ex or f in ("fig4", "fig5"):
             out.append(f"{wp.RESULTS}/figures/{f}.png")
-    return out
+    return out + [f"{wp.RESULTS}/claims.csv", f"{wp.RESULTS}/claims.md"]
+
+
+def table6_baseline_sparsities(ex: Mapping) -> list[float]:
+    """Sparsities at which the ledger compares Table 6's merges with the default AutoS (the
+    paper's 95 and 99 % where configured)."""
+    return [s for s in ex["sparsities"] if s in (0.95, 0.99)] or list(ex["sparsities"])
+
+
+def claims_inputs(config: Mapping) -> list[str]:
+    """Every file the claims ledger (:mod:`autosparse.claims`) reads."""
+    ex = config["experiments"]
+    paths = [p for f in ("fig3", "ablations") if f in ex for p, _ in figure_inputs(config, f)]
+    paths += [p for t in ("table2", "table3", "table4", "table5", "table6", "px_table2")
+              if t in ex for p, _ in table_inputs(config, t)]
+    if "table6" in ex:
+        tgt, _ = target_for(config, config["target"])
+        paths += [p for p, _ in _grid(config, tgt, variant_for(config, SCORER_METHOD),
+                                      table6_baseline_sparsities(ex["table6"]), {}, dense=False)]
+    if "table9" in ex:
+        paths.append(f"{wp.RESULTS}/table9.csv")
+    return sorted(set(paths))
 
 
 # -- command-line arguments of each stage (the rules' `params.args`) -------------------------
@@ -368,13 +443,23 @@ def flags(**kw) -> str:
     return " ".join(out)
 
 
+def _capped(c: Mapping, dataset: str) -> tuple[int | None, int | None]:
+    """``train_per_class`` and ``test_per_class`` of a stage's config block, at most its
+    ``per_class_cap[<dataset>]`` (a data copy with fewer examples per class, or a costly
+    dataset); null ones (the full split) are not capped."""
+    cap = (c.get("per_class_cap") or {}).get(dataset)
+    return tuple(c.get(k) if cap is None or c.get(k) is None else min(c[k], cap)
+                 for k in ("train_per_class", "test_per_class"))
+
+
 def irp_args(config: Mapping, irp: str) -> str:
     run, c = wp.parse_irp(irp), config["irp"]
+    train, test = _capped(c, run["dataset"])
     return flags(model=run["model"], dataset=run["dataset"], criterion=run["criterion"],
                  iterations=run["iterations"], seed=run["seed"], train_seed=run["train_seed"],
                  width=config.get("widths", {}).get(run["model"], 1.0),
                  final_density=c["final_density"], epochs=c.get("epochs"),
-                 train_per_class=c.get("train_per_class"), test_per_class=c.get("test_per_class"),
+                 train_per_class=train, test_per_class=test,
                  grad_batches=c.get("grad_batches"), score_per_class=c.get("score_per_class"),
                  set_=c.get("set"))
 
@@ -405,11 +490,12 @@ def _scored(config: Mapping, variant: str) -> str | None:
 def score_args(config: Mapping, target: str, variant: str, seed: str) -> str:
     """Flags shared by ``autosparse score`` and ``autosparse prune``."""
     t, v, c = wp.parse_target(target), wp.Variant.parse(variant), config["prune"]
+    own = [f"{k}={p}" for k, p in own_inputs(config, target, variant, seed).items()]
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  method=v.method, n_per_class=c["n_per_class"],
                  set_=[*c.get("set", []),
                        *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
-                       *([f"store={wp.irp_path(v.irp)}"] if v.irp else [])])
+                       *([f"store={wp.irp_path(v.irp)}"] if v.irp else []), *own])
 
 
 def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
@@ -424,25 +510,27 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
     ``train.per_class_cap[<dataset>]`` (a data copy with fewer examples per class, or a costly
     dataset: quick TinyImageNet)."""
     t, c = wp.parse_target(target), config["train"]
-    cap = (c.get("per_class_cap") or {}).get(t["dataset"])
-    train, test = (c.get(k) if cap is None or c.get(k) is None else min(c[k], cap)
-                   for k in ("train_per_class", "test_per_class"))
+    train, test = _capped(c, t["dataset"])
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  epochs=c.get("epochs"), train_per_class=train, test_per_class=test,
                  set_=c.get("set"))
 
 
-def score_inputs(variant: str) -> list[str]:
-    """The scorer checkpoint of AutoS variants, the IRP store of lottery variants."""
+def score_inputs(variant: str, config: Mapping | None = None, target: str = "",
+                 seed: int | str = 0) -> list[str]:
+    """The scorer checkpoint of AutoS variants, the IRP store of lottery variants, the target's
+    own run of the job's seed for ``__own-`` variants (:func:`own_inputs`)."""
     v = wp.Variant.parse(variant)
+    own = list(own_inputs(config, target, variant, seed).values()) if v.own else []
     return ([wp.scorer_path(v.scorer)] if v.scorer else []) + (
-        [wp.irp_path(v.irp)] if v.irp else [])
+        [wp.irp_path(v.irp)] if v.irp else []) + own
 
 
 def prune_inputs(config: Mapping, target: str, variant: str, seed: str) -> list[str]:
     """:func:`score_inputs`, or the score store of a ``prune.score_once`` method."""
     scored = _scored(config, variant)
-    return [wp.scores_path(target, scored, seed)] if scored else score_inputs(variant)
+    return ([wp.scores_path(target, scored, seed)] if scored
+            else score_inputs(variant, config, target, seed))
 
 
 def labels_json(items: Planned) -> str:

@@ -12,7 +12,9 @@ through these functions, so a path is never assembled by string concatenation el
 ``target`` = ``<model>-<dataset>-w<width>``; ``variant`` = a method plus optional parts joined by
 ``__``: ``autos__sc-<scorer>`` (AutoS with that scorer), ``snip__abl-shuffle`` (Frankle et al.
 ablation), ``snip__T100`` (PX rounds), ``lottery__irp-<irp>`` (LTH / SNIP-iter masks read from an IRP
-store of the target).
+store of the target), ``lottery__own-<criterion>`` (the ticket of the target's own IRP run with the
+job's seed: a ticket belongs to its own theta_0) and ``magnitude_after_training__own-dense`` (the
+target's dense retraining of the job's seed: ``results/weights/<target>/dense/seed<k>.pt``).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class Variant:
     ablation: str | None = None
     rounds: int | None = None
     irp: str | None = None
+    own: str | None = None
 
     @property
     def slug(self) -> str:
@@ -116,6 +119,8 @@ class Variant:
             parts.append(f"T{int(self.rounds)}")
         if self.irp:
             parts.append(f"irp-{self.irp}")
+        if self.own:
+            parts.append(f"own-{self.own}")
         return SEP.join(parts)
 
     @classmethod
@@ -129,6 +134,8 @@ class Variant:
                 kw["ablation"] = part[4:]
             elif part.startswith("irp-"):
                 kw["irp"] = part[4:]
+            elif part.startswith("own-"):
+                kw["own"] = part[4:]
             elif re.fullmatch(r"T\d+", part):
                 kw["rounds"] = int(part[1:])
             else:
@@ -160,6 +167,11 @@ def mask_path(target: str, variant: str, sparsity: float | str, seed: int) -> st
     return f"{RESULTS}/masks/{target}/{variant}/s{s}/seed{int(seed)}.zarr"
 
 
+def weights_path(target: str, seed: int | str) -> str:
+    """Trained prunable weights of the target's dense retraining (``magnitude_after_training``)."""
+    return f"{RESULTS}/weights/{target}/dense/seed{int(seed)}.pt"
+
+
 def metrics_path(target: str, variant: str, sparsity: float | str | None, seed: int) -> str:
     """Metrics JSON of one training job; ``variant="dense"`` (sparsity ignored) is the dense run."""
     if variant == "dense":
@@ -181,7 +193,7 @@ def parse_metrics_path(path: str) -> dict:
         v = Variant.parse(rest[1])
         out["sparsity"] = float(rest[2][1:])
     out.update(variant=v.slug, method=v.method, scorer=v.scorer, ablation=v.ablation,
-               rounds=v.rounds, irp=v.irp)
+               rounds=v.rounds, irp=v.irp, own=v.own)
     return out
 
 

@@ -5,7 +5,7 @@
 
 rule score:
     input:
-        lambda w: wc.score_inputs(w.variant),
+        lambda w: wc.score_inputs(w.variant, config, w.target, w.seed),
     output:
         directory("results/scores/{target}/{variant}/seed{seed}.zarr"),
     params:

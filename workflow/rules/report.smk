@@ -3,12 +3,14 @@
 
 rule table:
     input:
-        lambda w: [p for p, _ in wc.table_inputs(config, w.table)],
+        metrics=lambda w: [p for p, _ in wc.table_inputs(config, w.table)],
+        sources=lambda w: wc.table_sources(config, w.table),
     output:
         csv="results/{table}.csv",
         md="results/{table}.md",
     params:
         labels=lambda w: wc.labels_json(wc.table_inputs(config, w.table)),
+        profile=config["profile"],
     log:
         "results/logs/table/{table}.log",
     benchmark:
@@ -19,8 +21,8 @@ rule table:
         mem_mb=1000,
         runtime=10,
     shell:
-        "python -m autosparse table --name {wildcards.table} --metrics {input} --labels {params.labels:q}"
-        " --out {output.csv} > {log} 2>&1"
+        "python -m autosparse table --name {wildcards.table} --metrics {input.metrics}"
+        " --labels {params.labels:q} --profile {params.profile} --out {output.csv} > {log} 2>&1"
 
 
 rule figure:
@@ -42,3 +44,24 @@ rule figure:
     shell:
         "python -m autosparse figure --name {wildcards.figure} --inputs {input} --labels {params.labels:q}"
         " --out {output} > {log} 2>&1"
+
+
+rule claims:
+    input:
+        lambda w: wc.claims_inputs(config),
+    output:
+        csv="results/claims.csv",
+        md="results/claims.md",
+    params:
+        config=json.dumps(config, sort_keys=True, separators=(",", ":")),
+    log:
+        "results/logs/claims/claims.log",
+    benchmark:
+        "results/benchmarks/claims/claims.tsv"
+    conda:
+        "../../envs/autosparse.yaml"
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "python -m autosparse claims --config-json {params.config:q} --out {output.csv} > {log} 2>&1"

@@ -3,7 +3,8 @@
 
 rule train_dense:
     output:
-        "results/metrics/{target}/dense/seed{seed}.json",
+        metrics="results/metrics/{target}/dense/seed{seed}.json",
+        weights="results/weights/{target}/dense/seed{seed}.pt",
     params:
         args=lambda w: wc.train_args(config, w.target, w.seed),
     log:
@@ -18,7 +19,8 @@ rule train_dense:
         runtime=config["train"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse train {params.args} --out {output} > {log} 2>&1"
+        RUN + "python -m autosparse train {params.args} --save-weights {output.weights}"
+        " --out {output.metrics} > {log} 2>&1"
 
 
 rule retrain:

@@ -1,0 +1,115 @@
+"""The papers' published tables: their values (``values.csv``), their layout, and the key that
+puts one of our table cells beside the paper's.
+
+``values.csv`` holds AutoS Tables 1-6, 8, 9 and PX Table 2, one value per line with the table, our
+row and column keys, the paper's own labels and the unit. :data:`LAYOUT` says, per table, the
+paper's caption, the network it prunes and its epochs (App. C), and the header of its row labels;
+:func:`row_key` maps a tidy row of ours onto the paper's row key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import workflow_paths as wp
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+VALUES = Path(__file__).with_name("values.csv")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How the paper lays a table out and what it measured it on."""
+
+    source: str            # "AutoS Table 4"
+    caption: str
+    model: str             # the pruned network and its data in the paper
+    dataset: str
+    epochs: int            # the paper's retraining epochs of that network (App. C)
+    row_header: str
+
+
+LAYOUT: dict[str, Layout] = {
+    "table1": Layout("AutoS Table 1", "Accuracy of different PaI methods on ResNet-18 (TinyImageNet)",
+                     "resnet18", "tinyimagenet", 300, "Method"),
+    "table2": Layout("AutoS Table 2", "Different inputs of AutoS to prune ResNet-18 (CIFAR-10)",
+                     "resnet18", "cifar10", 160, "Input"),
+    "table3": Layout("AutoS Table 3", "LTH and SNIP-iter (dataset) to train AutoS to prune "
+                     "ResNet-18 (CIFAR-10)", "resnet18", "cifar10", 160, "IRP criterion"),
+    "table4": Layout("AutoS Table 4", "Different datasets to train AutoS and different models to "
+                     "implement AutoS to prune ResNet-18 (CIFAR-10)", "resnet18", "cifar10", 160,
+                     "AutoS dataset (IRP source) / AutoS model"),
+    "table5": Layout("AutoS Table 5", "Different iteration to train AutoS to prune ResNet-18 "
+                     "(CIFAR-10)", "resnet18", "cifar10", 160, "Iterative times"),
+    "table6": Layout("AutoS Table 6", "Merged AutoS datasets to train AutoS to prune ResNet-18 "
+                     "(CIFAR-10)", "resnet18", "cifar10", 160, "Merge"),
+    "table8": Layout("AutoS Table 8", "Learning rate and batch size of the AutoS scorer "
+                     "(prune ResNet-18, CIFAR-10)", "resnet18", "cifar10", 160, "Batch / LR"),
+    "table9": Layout("AutoS Table 9", "Concordance correlation coefficient (CCC, Eq. 5) of the "
+                     "survival scores of IRP runs", "lenet_300_100", "mnist", 100, "Methods"),
+    "px_table2": Layout("PX Table 2", "Accuracy and execution time (s) vs pruning rounds T, "
+                        "ResNet-20 (CIFAR-10) at 98.20 % sparsity", "resnet20", "cifar10", 160,
+                        "Method"),
+}
+
+# Display names (registry name -> the papers' spelling).
+DISPLAY = {"random": "Random", "magnitude": "Magnitude", "snip": "SNIP", "grasp": "GraSP",
+           "synflow": "SynFlow", "iter_snip": "IterSNIP", "px": "PX", "ntk_sap": "NTK-SAP",
+           "npb": "NPB", "autos": "AutoS", "lottery": "LTH (lottery ticket)",
+           "magnitude_after_training": "Magnitude after training", "dense": "Dense",
+           "lenet_300_100": "LeNet-300-100", "resnet18": "ResNet-18", "resnet20": "ResNet-20",
+           "vgg16_bn": "VGG-16", "vgg19_bn": "VGG-19", "vgg19": "VGG-19", "mlp": "MLP",
+           "mnist": "MNIST", "cifar10": "CIFAR-10 (JPEG copy)", "cifar100": "CIFAR-100",
+           "tinyimagenet": "TinyImageNet", "tinyimagenet10": "TinyImageNet (first 10 classes)"}
+
+
+def display(name: str) -> str:
+    return DISPLAY.get(name, name)
+
+
+@lru_cache(maxsize=1)
+def load_values() -> pd.DataFrame:
+    """``values.csv`` as a DataFrame; ``row`` and ``column`` stay strings."""
+    import pandas as pd
+
+    return pd.read_csv(VALUES, comment="#", dtype={"row": str, "column": str})
+
+
+def paper_cells(table: str) -> dict[tuple[str, str], dict]:
+    """``{(row, column): value row}`` of one published table."""
+    df = load_values()
+    return {(r["row"], r["column"]): r for r in df[df["table"] == table].to_dict("records")}
+
+
+def _num(v) -> str:
+    return "" if v in ("", None) else wp.fmt_num(float(v))
+
+
+def row_key(table: str, r: Mapping) -> str:
+    """The paper's row key of a tidy row of ours (``values.csv``'s ``row``). Reference rows
+    (dense, SNIP, random beside Table 4's AutoS rows) are keyed by their method."""
+    method = r.get("method", "")
+    if r.get("paper_row"):
+        return str(r["paper_row"])
+    field = {"table2": "inputs", "table3": "criterion", "table5": "iterations",
+             "table6": "merge"}.get(table)
+    if field and r.get(field) not in ("", None):
+        return str(int(float(r[field]))) if field == "iterations" else str(r[field])
+    if table == "table4" and r.get("irp_source"):
+        return f"{r['irp_source']}|{r['backbone']}"
+    if table == "table8" and r.get("batch_size") not in ("", None):
+        return f"b{int(float(r['batch_size']))}-lr{_num(r['lr'])}"
+    if table == "px_table2" and r.get("rounds") not in ("", None):
+        return f"{method}|T{int(float(r['rounds']))}"
+    return str(method)
+
+
+def column_key(r: Mapping) -> str:
+    """The paper's column key of a tidy row: its sparsity as a fraction."""
+    return _num(r.get("sparsity", 0.0))
