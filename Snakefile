@@ -1,6 +1,6 @@
 # AutoSparse: one DAG for every table and figure of the AutoS paper (DESIGN.md).
 #   snakemake --cores 8 results/table4.csv             quick profile (config/config.yaml)
-#   snakemake --cores 8 --configfile config/paper.yaml all
+#   snakemake --cores 8 all --configfile config/paper.yaml
 #   snakemake --profile slurm all                       SLURM (slurm/config.yaml)
 # Logic lives in the package: autosparse/workflow_paths.py (names, paths) and
 # autosparse/workflow_config.py (config checks, what each target needs).
@@ -36,6 +36,8 @@ wc.replace_named_collections(
     config, [yaml.safe_load(Path(f).read_text()) for f in workflow.overwrite_configfiles])
 
 
+# `--config seeds='[0,1,2]'`: Snakemake hands lists over as strings; read them as YAML.
+wc.typed_overrides(config, workflow.config_settings.overwrite_config or {})
 validate(config, f"{workflow.basedir}/config/schema.yaml")
 wc.check_config(config, workflow.basedir, cache=f"{workflow.basedir}/.snakemake/autosparse-registries.json")
 

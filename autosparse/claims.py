@@ -93,6 +93,19 @@ class Runs:
         return {int(s): float(x) for s, x in zip(df["seed"], df[value]) if x == x}
 
 
+def source_note(config: Mapping, **scorer: object) -> str:
+    """A note naming the IRP sources of a scorer (default: the profile's AutoS) whose network did
+    not learn (:func:`autosparse.irp.learning_check`): its survival scores are noise."""
+    from .irp import learning_check
+
+    name = wc.scorer_for(config, **scorer)
+    bad = []
+    for store in wc.survival_inputs(config, wp.parse_scorer(name)["survival"]):
+        if Path(store).exists() and not (chk := learning_check(store))["learned"]:
+            bad.append(f"IRP source {Path(store).stem} did not learn ({chk['message']})")
+    return "; ".join(bad)
+
+
 def _pct(s: float) -> str:
     return f"{100 * s:g} %"
 
@@ -118,6 +131,7 @@ def _fig3(config: Mapping) -> list[Claim]:
     for s in [x for x in ex["sparsities"] if x in (0.95, 0.99)] or _high(ex["sparsities"])[-1:]:
         c.compare(_pct(s), runs.acc(variant=v.get("autos", ""), sparsity=s, **on),
                   runs.acc(variant=v.get("snip", ""), sparsity=s, **on), -MARGIN)
+    c.note = source_note(config)
     out.append(c)
     top = max(ex["sparsities"])
     refs = [m for m in ("magnitude_after_training", "lottery") if m in v]
@@ -160,6 +174,7 @@ def _tables(config: Mapping) -> list[Claim]:
             for other in ("param", "grad"):
                 c.compare(f"{_pct(s)} vs {other}", runs.acc(inputs="param+grad", sparsity=s),
                           runs.acc(inputs=other, sparsity=s), -MARGIN)
+        c.note = source_note(config)
         out.append(c)
     if (runs := _scorer_table(config, "table3", "criterion")) is not None:
         c = Claim("table3-criterion", "A scorer trained on SNIP-iter IRP data beats one trained "
@@ -168,6 +183,8 @@ def _tables(config: Mapping) -> list[Claim]:
         for s in _high(ex["table3"]["sparsities"], 0.95):
             c.compare(_pct(s), runs.acc(criterion="snip", sparsity=s),
                       runs.acc(criterion="magnitude", sparsity=s), 0.0)
+        c.note = "; ".join(filter(None, (source_note(config, criterion=k)
+                                         for k in ("snip", "magnitude"))))
         out.append(c)
     out += _table4(config)
     if (runs := _scorer_table(config, "table5", "iterations")) is not None:
@@ -179,6 +196,8 @@ def _tables(config: Mapping) -> list[Claim]:
             for s in ex["table5"]["sparsities"]:
                 c.compare(f"N={n}, {_pct(s)}", runs.acc(iterations=base, sparsity=s),
                           runs.acc(iterations=n, sparsity=s), -MARGIN)
+        c.note = "; ".join(filter(None, (source_note(config, iterations=n)
+                                         for n in ex["table5"]["iterations"])))
         out.append(c)
     out += _table6(config)
     return out
@@ -210,6 +229,8 @@ def _table4(config: Mapping) -> list[Claim]:
             c.compare(f"{display(arch)} scorer, {_pct(s)}",
                       runs.acc(irp_source=own or "", backbone=arch, sparsity=s),
                       runs.acc(irp_source=foreign or "", backbone=arch, sparsity=s), -MARGIN)
+    notes = {n: source_note(config, source=s) for n, s in names.items()}
+    c.note = "; ".join(filter(None, (notes.get(own or ""), notes.get(foreign or ""))))
     out.append(c)
     drop = "cifar100-vgg19"
     c = Claim("table4-vgg19-drop", "The CIFAR-100/VGG-19 IRP source drops sharply at 99 % "
@@ -217,7 +238,7 @@ def _table4(config: Mapping) -> list[Claim]:
               "AutoS Table 4 (88.78 -> 37.54 / 19.40)", "results/table4.csv",
               f"paired t: own - CIFAR-100/VGG-19 > {COLLAPSE:g}")
     note = wc.dataset_for(config, "cifar100")[1]
-    c.note = f"stand-in: {note}" if note else ""
+    c.note = "; ".join(filter(None, (f"stand-in: {note}" if note else "", notes.get(drop, ""))))
     for arch in ex["backbones"]:
         for s in [x for x in ex["sparsities"] if abs(x - 0.99) < 1e-9]:
             c.compare(f"{display(arch)} scorer, {_pct(s)}",
@@ -260,7 +281,9 @@ def _table9(config: Mapping) -> list[Claim]:
     c = Claim("table9-concordance", "Survival scores of IRP runs from the same initialisation "
               "agree more (CCC) than from different initialisations", "AutoS App. F, Table 9",
               str(path), "paired t over criteria (magnitude, SNIP, GraSP): same - different > 0")
-    if "table9" not in config["experiments"] or not path.is_file():
+    if "table9" not in config["experiments"]:
+        return []
+    if not path.is_file():
         c.verdicts.append(INCONCLUSIVE)
         c.note = "table9 not built"
         return [c]

@@ -52,6 +52,31 @@ def replace_named_collections(config: dict, overlays: Iterable[Mapping]) -> None
                 config["experiments"][name][key] = copy.deepcopy(ex[name][key])
 
 
+def typed_overrides(config: dict, overrides: Mapping) -> None:
+    """Re-read ``--config`` values with ``yaml.safe_load``: Snakemake parses lists and mappings
+    given on the command line with YAML's BaseLoader, so ``--config seeds='[0,1,2]'`` would
+    arrive as strings and fail the schema."""
+    import yaml
+
+    def typed(v):
+        if isinstance(v, str):
+            try:
+                return yaml.safe_load(v)
+            except yaml.YAMLError:
+                return v
+        if isinstance(v, list):
+            return [typed(x) for x in v]
+        if isinstance(v, Mapping):
+            return {k: typed(x) for k, x in v.items()}
+        return v
+
+    for k, v in overrides.items():
+        if isinstance(v, Mapping) and isinstance(config.get(k), dict):
+            typed_overrides(config[k], v)
+        else:
+            config[k] = typed(v)
+
+
 def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
     yield key, obj
     if isinstance(obj, Mapping):
@@ -139,9 +164,11 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
             if name not in methods:
                 raise WorkflowConfigError(f"config key prune.{key}: unknown method {name!r}; "
                                           f"valid: {', '.join(sorted(methods))}")
-    for name in config.get("widths", {}):
-        if name not in models:
-            raise WorkflowConfigError(f"config key widths.{name}: unknown model {name!r}")
+    for key, names in (("widths", config.get("widths", {})),
+                       ("train.set_per_model", config.get("train", {}).get("set_per_model", {}))):
+        for name in names:
+            if name not in models:
+                raise WorkflowConfigError(f"config key {key}.{name}: unknown model {name!r}")
     for stage in ("train", "irp"):
         for name in config.get(stage, {}).get("per_class_cap", {}):
             if name not in datasets:
@@ -508,12 +535,12 @@ def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: 
 def train_args(config: Mapping, target: str, seed: str) -> str:
     """Retraining flags; ``train_per_class`` and ``test_per_class`` at most
     ``train.per_class_cap[<dataset>]`` (a data copy with fewer examples per class, or a costly
-    dataset: quick TinyImageNet)."""
+    dataset: quick TinyImageNet); ``train.set`` then ``train.set_per_model[<model>]``."""
     t, c = wp.parse_target(target), config["train"]
     train, test = _capped(c, t["dataset"])
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  epochs=c.get("epochs"), train_per_class=train, test_per_class=test,
-                 set_=c.get("set"))
+                 set_=[*c.get("set", []), *(c.get("set_per_model") or {}).get(t["model"], [])])
 
 
 def score_inputs(variant: str, config: Mapping | None = None, target: str = "",

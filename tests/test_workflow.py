@@ -221,7 +221,11 @@ def test_table4_plan_counts_and_stand_in_note():
     items = wc.table_inputs(cfg, "table4")
     ex = cfg["experiments"]["table4"]
     cells = len(ex["sources"]) * len(ex["backbones"]) * len(ex["sparsities"]) * len(cfg["seeds"])
-    assert len(items) == cells + len(cfg["seeds"])  # + the dense baseline
+    refs = len(wc.REFERENCES) * len(ex["sparsities"]) * len(cfg["seeds"])  # SNIP, random
+    assert len(items) == cells + refs + len(cfg["seeds"])  # + the dense baseline
+    refs_planned = {wp.parse_metrics_path(p)["method"] for p, lab in items
+                    if not lab.get("irp_source")}
+    assert refs_planned == {"dense", *wc.REFERENCES}
     scorers = {wp.parse_metrics_path(p)["scorer"] for p, _ in items} - {None}
     assert len(scorers) == len(ex["sources"]) * len(ex["backbones"])
     notes = {lab["irp_source"]: lab["dataset_note"] for _, lab in items if lab.get("irp_source")}
