@@ -37,7 +37,7 @@ wc.replace_named_collections(
 
 
 # `--config seeds='[0,1,2]'`: Snakemake hands lists over as strings; read them as YAML.
-wc.typed_overrides(config, workflow.config_settings.overwrite_config or {})
+wc.typed_overrides(config, workflow.config_settings.config or {})
 validate(config, f"{workflow.basedir}/config/schema.yaml")
 wc.check_config(config, workflow.basedir, cache=f"{workflow.basedir}/.snakemake/autosparse-registries.json")
 

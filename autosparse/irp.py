@@ -58,7 +58,24 @@ from .methods.base import ScoringContext, loss_gradients
 from .models import build_model, prunable_parameters
 from .retrain import add_training_args, parse_overrides
 from .retrain import load_data as load_split_data
-from .store import atomic_dir, config_hash, provenance, write_mask_store
+from .store import (
+    DIGEST,
+    INTEGRITY_ATTR,
+    IRP_STORE,
+    KIND_ATTR,
+    MASK_STORE,
+    DamagedArtifactError,
+    array_digest,
+    atomic_dir,
+    check_replaceable,
+    config_hash,
+    integrity_record,
+    provenance,
+    read_array,
+    verify_digest,
+    verify_iteration,
+    write_mask_store,
+)
 from .train import TrainConfig, format_duration, preset, train
 
 GRAD_REDUCTIONS = ("sum", "mean")
@@ -202,9 +219,12 @@ def _float_codecs():
 
 def create_store(path: Path, cfg: IRPConfig, theta0: Mapping[str, torch.Tensor],
                  grad0: Mapping[str, torch.Tensor], meta: Mapping) -> None:
-    """Create the complete store with iteration 0 committed (temp dir + rename)."""
+    """Create the complete store with iteration 0 committed (temp dir + rename), with the kind
+    marker and the integrity record: digests of ``theta0``/``grad0`` and, per committed
+    iteration, of its ``masks`` (and ``trained``) slices plus the kept count per layer."""
     n = cfg.iterations
-    with atomic_dir(path) as tmp:
+    digests: dict[str, str] = {}
+    with atomic_dir(path, IRP_STORE) as tmp:
         root = zarr.open_group(str(tmp), mode="w")
         for name, arrays in (("theta0", theta0), ("grad0", grad0)):
             sub = root.require_group(name)
@@ -213,13 +233,18 @@ def create_store(path: Path, cfg: IRPConfig, theta0: Mapping[str, torch.Tensor],
                 arr = sub.create_array(k, shape=a.shape, dtype="float32", chunks=a.shape,
                                        compressors=_float_codecs())
                 arr[...] = a
+                digests[f"{name}/{k}"] = array_digest(a)
+        it0: dict[str, str] = {}
+        kept0: dict[str, int] = {}
         masks = root.require_group("masks")
         trained = root.require_group("trained") if cfg.save_trained else None
         for k, v in theta0.items():
             shape = (n + 1, *v.shape)
             arr = masks.create_array(k, shape=shape, dtype="bool", chunks=(1, *v.shape),
                                      fill_value=False, compressors=_codecs())
-            arr[0] = np.ones(tuple(v.shape), dtype=bool)
+            dense = np.ones(tuple(v.shape), dtype=bool)
+            arr[0] = dense
+            it0[f"masks/{k}"], kept0[k] = array_digest(dense), int(dense.size)
             if trained is not None:
                 trained.create_array(k, shape=shape, dtype="float32", chunks=(1, *v.shape),
                                      fill_value=0.0, compressors=_float_codecs())
@@ -231,14 +256,37 @@ def create_store(path: Path, cfg: IRPConfig, theta0: Mapping[str, torch.Tensor],
             "layers": list(theta0), "schedule_densities": cfg.densities(),
             "completed_iterations": 0, "density": [1.0], "train_density": [],
             "test_accuracy": [], "test_loss": [], "timing": [], **dict(meta), **provenance(),
+            KIND_ATTR: IRP_STORE,
+            INTEGRITY_ATTR: {"hash": DIGEST, "arrays": digests, "iterations": [it0],
+                             "kept": [kept0]},
         })
 
 
 def open_store(path: str | os.PathLike, mode: str = "r") -> zarr.Group:
+    """The IRP store at ``path``; FileNotFoundError when there is none, ValueError when it is
+    another kind of artifact, :class:`~autosparse.store.DamagedArtifactError` when its metadata
+    cannot be read."""
     path = Path(path)
     if not (path / "zarr.json").exists():
-        raise FileNotFoundError(f"no IRP store at {path}")
-    return zarr.open_group(str(path), mode=mode)
+        held = ""
+        if path.is_dir() and any(path.iterdir()):
+            n = sum(len(f) for _, _, f in os.walk(path))
+            held = f" (it holds {n} files, not an IRP store written by autosparse)"
+        raise FileNotFoundError(f"no IRP store at {path}{held}")
+    try:
+        root = zarr.open_group(str(path), mode=mode)
+    except (ValueError, OSError) as e:
+        raise DamagedArtifactError(f"{path}: metadata unreadable ({type(e).__name__}: {e})") \
+            from None
+    kind = root.attrs.get(KIND_ATTR)
+    if kind is not None and kind != IRP_STORE:
+        raise ValueError(f"{path} is a {kind.replace('_', ' ')}, not an IRP store")
+    return root
+
+
+def _location(root: zarr.Group) -> str:
+    """The path of an opened store, for messages."""
+    return str(getattr(root.store, "root", root.store))
 
 
 def committed(root: zarr.Group) -> int:
@@ -246,43 +294,89 @@ def committed(root: zarr.Group) -> int:
 
 
 def read_masks(root: zarr.Group, iteration: int) -> Masks:
-    """Masks of a committed iteration, in layer order."""
+    """Masks of a committed iteration, in layer order, verified against the digests recorded
+    at its commit (:class:`~autosparse.store.DamagedArtifactError`)."""
     c = committed(root)
     if not 0 <= iteration <= c:
         raise ValueError(f"iteration {iteration} is not committed (completed: 0..{c})")
-    return {k: torch.from_numpy(np.asarray(root["masks"][k][iteration]))
-            for k in root.attrs["layers"]}
+    path = _location(root)
+    record = integrity_record(root, path)
+    out = {}
+    for k in root.attrs["layers"]:
+        key = f"masks/{k}"
+        a = read_array(root, key, path, iteration, f", iteration {iteration}")
+        if record is not None:
+            verify_iteration(a, record, path, key, iteration)
+        out[k] = torch.from_numpy(a)
+    return out
 
 
 def read_layer(root: zarr.Group, group: str) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.asarray(root[group][k][...])) for k in root.attrs["layers"]}
+    """Arrays of ``group`` in layer order, verified: ``theta0``/``grad0`` whole, the per-iteration
+    groups (``masks``, ``trained``) on their committed slices that have a digest."""
+    path = _location(root)
+    record = integrity_record(root, path)
+    out = {}
+    for k in root.attrs["layers"]:
+        key = f"{group}/{k}"
+        a = read_array(root, key, path)
+        if record is not None:
+            if group in ("masks", "trained"):
+                for i in range(committed(root) + 1):
+                    if group == "masks" or i > 0:
+                        verify_iteration(a[i], record, path, key, i)
+            else:
+                verify_digest(a, record["arrays"].get(key), path, key)
+        out[k] = torch.from_numpy(a)
+    return out
 
 
 def survival_counts(root: zarr.Group) -> dict[str, np.ndarray]:
     """Per weight, the number of pruning iterations 1..c survived: sum_i m_i (Eq. 4 before
-    normalisation), over the committed iterations c."""
+    normalisation), over the committed iterations c (each slice verified as it is read)."""
     c = committed(root)
+    path = _location(root)
+    record = integrity_record(root, path)
     out = {}
     for k in root.attrs["layers"]:
-        arr = root["masks"][k]
-        total = np.zeros(arr.shape[1:], dtype=np.int32)
+        key = f"masks/{k}"
+        try:
+            total = np.zeros(root[key].shape[1:], dtype=np.int32)
+        except KeyError:
+            raise DamagedArtifactError(f"{path}: array {key}: missing") from None
         for i in range(1, c + 1):
-            total += np.asarray(arr[i], dtype=np.int32)
+            a = read_array(root, key, path, i, f", iteration {i}")
+            if record is not None:
+                verify_iteration(a, record, path, key, i)
+            total += np.asarray(a, dtype=np.int32)
         out[k] = total
     return out
 
 
 def _commit(root: zarr.Group, i: int, masks: Masks, trained: nn.Module | None,
             record: dict) -> None:
-    """Write iteration i's arrays, then commit it with one attrs write (the commit point)."""
+    """Write iteration i's arrays, then commit it with one attrs write (the commit point) that
+    also records their digests (stores written before integrity records stay without)."""
+    entry: dict[str, str] = {}
+    kept: dict[str, int] = {}
     for k, m in masks.items():
-        root["masks"][k][i] = m.cpu().numpy()
+        a = np.asarray(m.cpu().numpy(), dtype=bool)
+        root["masks"][k][i] = a
+        entry[f"masks/{k}"], kept[k] = array_digest(a), int(np.count_nonzero(a))
     if trained is not None and "trained" in root:
         params = prunable_parameters(trained)
         for k in masks:
-            root["trained"][k][i] = params[k].detach().float().cpu().numpy()
+            a = params[k].detach().float().cpu().numpy()
+            root["trained"][k][i] = a
+            entry[f"trained/{k}"] = array_digest(a)
     attrs = dict(root.attrs)
     attrs["completed_iterations"] = i
+    if isinstance(attrs.get(INTEGRITY_ATTR), dict):
+        integ = dict(attrs[INTEGRITY_ATTR])
+        its, ks = list(integ.get("iterations") or [])[:i], list(integ.get("kept") or [])[:i]
+        its += [None] * (i - len(its))  # never: iterations 0..i-1 are committed with digests
+        ks += [None] * (i - len(ks))
+        attrs[INTEGRITY_ATTR] = {**integ, "iterations": [*its, entry], "kept": [*ks, kept]}
     for key in ("density", "train_density", "test_accuracy", "test_loss", "timing"):
         attrs[key] = [*attrs[key], record[key]]
     if i == 1:  # iteration 1 trained the dense network: record whether it learned
@@ -292,7 +386,9 @@ def _commit(root: zarr.Group, i: int, masks: Masks, trained: nn.Module | None,
 
 
 def export_mask(store: str | os.PathLike, iteration: int, out: str | os.PathLike) -> None:
-    """Write the mask of a committed iteration as a mask store (for ``autosparse train --mask``)."""
+    """Write the mask of a committed iteration as a mask store (for ``autosparse train --mask``).
+    ``out`` may only replace a mask store (checked before reading)."""
+    check_replaceable(out, MASK_STORE)
     root = open_store(store)
     masks = read_masks(root, iteration)
     a = root.attrs

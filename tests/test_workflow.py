@@ -247,6 +247,7 @@ def test_dry_run_smoke_all_job_counts(tmp_path):
     # every retrain job has its prune job; every scorer its survival dataset
     plan = [p for t in tables if t != "table9" for p, _ in wc.table_inputs(cfg, t)]
     plan += [p for f in ("fig3", "fig6", "ablations") for p, _ in wc.figure_inputs(cfg, f)]
+    plan += [p for p in wc.claims_inputs(cfg) if "/metrics/" in p]   # the ledger's baselines
     pruned = {p for p in plan if "/dense/" not in p}
     assert counts["retrain"] == len(pruned)
     assert counts["train_dense"] == len({p for p in plan if "/dense/" in p})
@@ -332,7 +333,10 @@ def test_table_mean_std_nseeds(real_metrics, tmp_path):
     assert cli(["table", "--name", "table1", "--metrics", *files, "--labels", json.dumps(labels),
                 "--out", str(out)]) == 0
     md = out.with_suffix(".md").read_text().splitlines()
-    assert len([ln for ln in md if ln.startswith("| ")]) == 2 + 2  # header, rule, two cells
+    # the paper's layout: header, rule, its four methods, then our rows (magnitude, dense)
+    rows = [ln for ln in md if ln.startswith("| ")]
+    assert len(rows) == 2 + 4 + 2 and rows[-2].startswith("| Magnitude |")
+    assert rows[-1].startswith("| Dense |") and "/" not in rows[-1].split("|")[2]
     assert to_markdown(df).count("\n") == 4
 
 

@@ -19,27 +19,52 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import zarr
 
 from ..masks import keep_count
+from ..store import (
+    integrity_record,
+    open_group_checked,
+    read_array,
+    verify_digest,
+    verify_iteration,
+)
 from .base import ScoringContext, register_method
 
 
 def read_irp_masks(store: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``{layer: bool [N+1, *shape]}`` of an IRP store's ``masks`` group, and its ``theta0``
-    group (empty when absent)."""
+    """``{layer: bool [c+1, *shape]}`` of an IRP store's ``masks`` group (its committed iterations
+    0..c; all N+1 slices for a store without ``completed_iterations``), and its ``theta0`` group
+    (empty when absent). Verified against the store's digests
+    (:class:`~autosparse.store.DamagedArtifactError`); older stores are read with a warning."""
     if store is None:
         raise ValueError("lottery needs store=<path of an IRP zarr store>")
     if not Path(store).exists():
         raise FileNotFoundError(f"IRP store not found: {store}")
-    group = zarr.open_group(str(store), mode="r")
+    group = open_group_checked(store)
     if "masks" not in group:
         raise ValueError(f"IRP store {store} has no 'masks' group")
-    sub = group["masks"]
-    masks = {k: np.asarray(sub[k][...]).astype(bool) for k in sub.array_keys()}
-    theta0 = group["theta0"] if "theta0" in group else None
-    return masks, {} if theta0 is None else {k: np.asarray(theta0[k][...])
-                                             for k in theta0.array_keys()}
+    record = integrity_record(group, store)
+    c = group.attrs.get("completed_iterations")
+    names = list(group.attrs.get("layers") or []) if record is not None else []
+    names = names or list(group["masks"].array_keys())
+    masks = {}
+    for k in names:
+        key = f"masks/{k}"
+        a = read_array(group, key, store)
+        if c is not None:
+            a = a[: int(c) + 1]
+        if record is not None:
+            for i in range(a.shape[0]):
+                verify_iteration(a[i], record, store, key, i)
+        masks[k] = a.astype(bool)
+    theta0 = {}
+    if "theta0" in group:
+        for k in (names if record is not None else group["theta0"].array_keys()):
+            key = f"theta0/{k}"
+            theta0[k] = read_array(group, key, store)
+            if record is not None:
+                verify_digest(theta0[k], record["arrays"].get(key), store, key)
+    return masks, theta0
 
 
 def irp_kept(masks: dict[str, np.ndarray]) -> np.ndarray:

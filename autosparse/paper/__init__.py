@@ -105,8 +105,11 @@ def row_key(table: str, r: Mapping) -> str:
         return f"{r['irp_source']}|{r['backbone']}"
     if table == "table8" and r.get("batch_size") not in ("", None):
         return f"b{int(float(r['batch_size']))}-lr{_num(r['lr'])}"
-    if table == "px_table2" and r.get("rounds") not in ("", None):
-        return f"{method}|T{int(float(r['rounds']))}"
+    if table == "px_table2" and method != "dense":
+        rounds = r.get("rounds")
+        if rounds in ("", None) or rounds != rounds:
+            rounds = wp.Variant.parse(str(r.get("variant") or method)).rounds or 1
+        return f"{method}|T{int(float(rounds))}"
     return str(method)
 
 

@@ -37,11 +37,15 @@ def _cell(r: Mapping | None, paper: float | None, n_seeds: int, digits: int = 2)
 
 
 def _label(name: str, key: str, cells: Mapping) -> str:
+    """The paper's name of a row (PX Table 2: with its rounds T), else ours in display names."""
+    *parts, last = key.split("|")
+    rounds = f" (T = {last[1:]})" if parts and last[:1] == "T" and last[1:].isdigit() else ""
     for (row, _), v in cells.items():
         if row == key:
-            return str(v["paper_row"])
-    parts = key.split("|")
-    return " / ".join(display(p) for p in parts)
+            return str(v["paper_row"]) + rounds
+    if rounds:
+        return " / ".join(display(p) for p in parts) + rounds
+    return " / ".join(display(p) for p in key.split("|"))
 
 
 def _setting(name: str, df: pd.DataFrame, profile: str) -> list[str]:
