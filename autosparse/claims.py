@@ -54,6 +54,10 @@ class Claim:
             return
         p = paired_difference(a, b)
         d = p.diff
+        if d.n == 0:
+            self.numbers.append(f"{label}: no seed run on both sides")
+            self.verdicts.append(INCONCLUSIVE)
+            return
         ci = "" if d.n < 2 else f" [{d.low:+.{digits}f}, {d.high:+.{digits}f}]"
         self.numbers.append(f"{label}: {p.a_mean:.{digits}f} vs {p.b_mean:.{digits}f}, "
                             f"diff {d.mean:+.{digits}f}{ci} (n={d.n})")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from autosparse import irp
+from autosparse import irp, survival
 from autosparse.cli import main
 from autosparse.methods.lottery import read_irp_masks
 from autosparse.store import (
@@ -114,14 +114,15 @@ def clean_failure(capsys, code: int, *needles: str) -> str:
 # --- defect 1: --out never removes what is not a same-kind artifact --------------------------------
 
 
-@pytest.mark.parametrize("command", ["export-mask", "prune", "score", "irp"])
+@pytest.mark.parametrize("command", ["export-mask", "prune", "score", "irp", "survival"])
 def test_out_user_folder_refused_files_intact(command, stores, data_root, tmp_path, capsys):
     out = tmp_path / "results"
     before = user_folder(out)
     args = {"export-mask": ["export-mask", str(stores["irp"]), "--iteration", "1", "--out",
                             str(out)],
             "prune": prune_args(data_root, out), "score": score_args(data_root, out),
-            "irp": irp_args(data_root, out)}[command]
+            "irp": irp_args(data_root, out),
+            "survival": ["survival", "--irp", str(stores["irp"]), "--out", str(out)]}[command]
     code = main(args)
     err = clean_failure(capsys, code, str(out))
     assert snapshot(out) == before
@@ -142,9 +143,10 @@ def test_export_mask_refuses_other_kind_and_files(stores, tmp_path, capsys):
     code = main(["export-mask", str(stores["irp"]), "--out", str(f)])
     clean_failure(capsys, code, "it is a file")
     assert f.read_text() == "keep"
-    with pytest.raises(OutputConflictError, match="not a mask store"):
-        write_mask_store(tmp_path / "results", {"w": torch.ones(3, dtype=torch.bool)}) \
-            if user_folder(tmp_path / "results") else None
+    before = user_folder(tmp_path / "results")
+    with pytest.raises(OutputConflictError, match="not a mask store written by autosparse"):
+        write_mask_store(tmp_path / "results", {"w": torch.ones(3, dtype=torch.bool)})
+    assert snapshot(tmp_path / "results") == before
 
 
 def test_same_kind_artifact_replaced(stores, data_root, tmp_path, capsys):
@@ -158,6 +160,15 @@ def test_same_kind_artifact_replaced(stores, data_root, tmp_path, capsys):
     assert read_mask_store(out)[1]["iteration"] == 2
     sc = copy(stores["score"], tmp_path / "s.zarr")
     assert main(score_args(data_root, sc, "--n-per-class", "5")) == 0
+    assert read_score_store(sc)[1]["n_per_class"] == 5
+    ds = tmp_path / "ds"
+    for rule in ("concat", "mean"):  # a survival dataset (Parquet, no zarr attrs) is replaced
+        assert main(["survival", "--irp", str(stores["irp"]), "--rule", rule, "--out",
+                     str(ds)]) == 0
+        assert survival.read_metadata(ds)["rule"] == rule
+    code = main(["survival", "--irp", str(stores["irp"]), "--out", str(sc)])
+    clean_failure(capsys, code, "it is a score store written by autosparse, not a survival "
+                                "dataset")
     assert read_score_store(sc)[1]["n_per_class"] == 5
     empty = tmp_path / "empty.zarr"
     empty.mkdir()
@@ -193,7 +204,7 @@ def test_killed_writer_temp_cleaned_by_next_writer(tmp_path):
     removes it."""
     out = tmp_path / "m.zarr"
     code = ("import os, sys; from autosparse.store import atomic_dir\n"
-            "cm = atomic_dir(sys.argv[1], 'mask_store'); t = cm.__enter__(); t.mkdir()\n"
+            "cm = atomic_dir(sys.argv[1]); t = cm.__enter__(); t.mkdir()\n"
             "(t / 'zarr.json').write_text('{}'); os._exit(9)")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     assert subprocess.run([sys.executable, "-c", code, str(out)], env=env, cwd=REPO).returncode == 9
@@ -285,8 +296,8 @@ def test_damaged_store_subprocess_exit_code(stores, tmp_path):
 def strip_records(store: Path) -> None:
     """Make ``store`` look written before this change (no kind marker, no integrity record)."""
     meta = json.loads((store / "zarr.json").read_text())
-    meta["attributes"].pop(KIND_ATTR)
-    meta["attributes"].pop(INTEGRITY_ATTR)
+    meta["attributes"].pop(KIND_ATTR, None)
+    meta["attributes"].pop(INTEGRITY_ATTR, None)
     (store / "zarr.json").write_text(json.dumps(meta))
 
 

@@ -22,6 +22,7 @@ import torch
 
 from ..masks import keep_count
 from ..store import (
+    DamagedArtifactError,
     integrity_record,
     open_group_checked,
     read_array,
@@ -50,13 +51,17 @@ def read_irp_masks(store: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     masks = {}
     for k in names:
         key = f"masks/{k}"
-        a = read_array(group, key, store)
-        if c is not None:
-            a = a[: int(c) + 1]
-        if record is not None:
-            for i in range(a.shape[0]):
+        try:
+            shape = tuple(group[key].shape)
+        except KeyError:
+            raise DamagedArtifactError(f"{store}: array {key}: missing") from None
+        n = shape[0] if c is None else min(shape[0], int(c) + 1)
+        a = np.empty((n, *shape[1:]), dtype=bool)
+        for i in range(n):  # slice by slice (one chunk each): errors name the iteration
+            a[i] = read_array(group, key, store, i, f", iteration {i}")
+            if record is not None:
                 verify_iteration(a[i], record, store, key, i)
-        masks[k] = a.astype(bool)
+        masks[k] = a
     theta0 = {}
     if "theta0" in group:
         for k in (names if record is not None else group["theta0"].array_keys()):
