@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import build_model, prunable_modules, prunable_parameters
-from .train import Adam
+from .train import Adam, cpu_fused
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pds
@@ -655,7 +655,8 @@ def train_scorer(
     t0 = time.perf_counter()
     stats = survival_stats(dataset, config.read_batch)
     model = init_scorer(config).to(device)
-    opt = Adam(model.parameters(), lr=config.lr)
+    params = list(model.parameters())
+    opt = Adam(params, lr=config.lr, fused=cpu_fused(params))
     gen = torch.Generator().manual_seed(config.seed)
     history = [{"epoch": 0, "train_loss": None, "train_rows": 0, "seconds": 0.0,
                 **evaluate_split(model, dataset, stats, config, device)}]

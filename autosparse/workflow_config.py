@@ -165,7 +165,8 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
                 raise WorkflowConfigError(f"config key prune.{key}: unknown method {name!r}; "
                                           f"valid: {', '.join(sorted(methods))}")
     for key, names in (("widths", config.get("widths", {})),
-                       ("train.set_per_model", config.get("train", {}).get("set_per_model", {}))):
+                       *((f"{stage}.set_per_model", config.get(stage, {}).get("set_per_model", {}))
+                         for stage in ("train", "irp"))):
         for name in names:
             if name not in models:
                 raise WorkflowConfigError(f"config key {key}.{name}: unknown model {name!r}")
@@ -470,6 +471,11 @@ def flags(**kw) -> str:
     return " ".join(out)
 
 
+def _overrides(c: Mapping, model: str) -> list[str]:
+    """A stage's ``set`` then its ``set_per_model[<model>]`` (later ones win)."""
+    return [*c.get("set", []), *(c.get("set_per_model") or {}).get(model, [])]
+
+
 def _capped(c: Mapping, dataset: str) -> tuple[int | None, int | None]:
     """``train_per_class`` and ``test_per_class`` of a stage's config block, at most its
     ``per_class_cap[<dataset>]`` (a data copy with fewer examples per class, or a costly
@@ -488,7 +494,7 @@ def irp_args(config: Mapping, irp: str) -> str:
                  final_density=c["final_density"], epochs=c.get("epochs"),
                  train_per_class=train, test_per_class=test,
                  grad_batches=c.get("grad_batches"), score_per_class=c.get("score_per_class"),
-                 set_=c.get("set"))
+                 set_=_overrides(c, run["model"]))
 
 
 def scorer_args(config: Mapping, scorer: str) -> str:
@@ -540,7 +546,7 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
     train, test = _capped(c, t["dataset"])
     return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
                  epochs=c.get("epochs"), train_per_class=train, test_per_class=test,
-                 set_=[*c.get("set", []), *(c.get("set_per_model") or {}).get(t["model"], [])])
+                 set_=_overrides(c, t["model"]))
 
 
 def score_inputs(variant: str, config: Mapping | None = None, target: str = "",

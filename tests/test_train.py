@@ -101,8 +101,11 @@ def test_lr_schedule_and_bad_options():
 @pytest.mark.parametrize("name,kw", [
     ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=False)),
     ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=5e-4, fused=True)),
+    ("SGD", dict(lr=0.1, weight_decay=5e-4, fused=True)),
     ("Adam", dict(lr=0.01, weight_decay=1e-4)),
     ("Adam", dict(lr=0.003, betas=(0.8, 0.99), eps=1e-6)),
+    ("Adam", dict(lr=0.01, weight_decay=1e-4, fused=True)),
 ])
 def test_optimizer_is_torch_optim_bit_for_bit_and_shares_its_state_dict(mnist_batch, name, kw):
     from autosparse.train import SGD, Adam
@@ -125,10 +128,20 @@ def test_optimizer_is_torch_optim_bit_for_bit_and_shares_its_state_dict(mnist_ba
     for i in b["state"]:
         assert a["state"][i].keys() == b["state"][i].keys()
         assert all(torch.equal(a["state"][i][k], b["state"][i][k]) for k in b["state"][i])
-    fresh = ours_cls(models[0].parameters(), lr=1.0)
+    fresh = ours_cls(models[0].parameters(), lr=1.0, fused=kw.get("fused"))
     fresh.load_state_dict(b)  # a torch.optim checkpoint loads into ours
     assert fresh.param_groups[0]["lr"] == kw["lr"]
     assert all(torch.equal(u[k], v[k]) for u, v in zip(fresh.state, ours.state) for k in v)
+
+
+def test_training_on_cpu_uses_the_fused_kernels():
+    from autosparse.train import cpu_fused, make_optimizer
+
+    model = autosparse.build_model("lenet_300_100", 10, 0.25, (1, 28, 28), seed=0)
+    for name in ("adam", "momentum", "sgd"):
+        opt = make_optimizer(model.parameters(), autosparse.TrainConfig(optimizer=name))
+        assert opt.param_groups[0]["fused"] is True
+    assert cpu_fused([torch.zeros(2, dtype=torch.float64)]) is None
 
 
 @pytest.mark.parametrize("model,dataset", [("resnet20", "cifar10"), ("lenet_300_100", "mnist")])

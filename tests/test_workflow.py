@@ -167,6 +167,27 @@ def test_profiles_fit_their_data():
     assert wc.dataset_for(paper, "tinyimagenet") == ("tinyimagenet", "")
 
 
+def test_set_per_model_overrides_reach_only_that_models_jobs():
+    """cpu: the conv IRP sources train with Adam on batches of 32, the LeNet source keeps its
+    preset; ``set`` comes first, so a per-model value wins."""
+    cpu = load_config("config/cpu.yaml")
+
+    def overrides(irp):
+        args = wc.irp_args(cpu, irp).split()
+        return args[args.index("--set") + 1:] if "--set" in args else []
+
+    assert overrides("vgg19_bn-cifar10-snip-n20-s0") == ["optimizer=adam", "lr=0.001",
+                                                           "batch_size=32"]
+    assert overrides("lenet_300_100-mnist-snip-n20-s0") == []
+    cfg = load_config()
+    cfg["irp"] = {**cfg["irp"], "set": ["lr=0.5"], "set_per_model": {"resnet18": ["lr=0.1"]}}
+    assert flag_value(wc.irp_args(cfg, "resnet18-cifar10-snip-n3-s0"), "--set") == "lr=0.5"
+    assert wc.irp_args(cfg, "resnet18-cifar10-snip-n3-s0").split()[-1] == "lr=0.1"
+    cfg["irp"]["set_per_model"] = {"resnet99": []}
+    with pytest.raises(wc.WorkflowConfigError, match="irp.set_per_model.resnet99"):
+        wc.check_config(cfg, REPO)
+
+
 @pytest.mark.parametrize("overlay, word", [
     ({"scorer": {"inputs": "weights"}}, "weights"),
     ({"seeds": []}, "seeds"),
