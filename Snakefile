@@ -7,6 +7,7 @@
 import importlib.util
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -61,7 +62,7 @@ envvars:
 GPU = config.get("gpus_per_job", 0)
 # Prefix of training commands: one local device per job (see autosparse/devices.py).
 _gpus = ",".join(map(str, config.get("local_gpus", [])))
-RUN = f"python -m autosparse.devices --gpus {_gpus} -- " if _gpus else ""
+RUN = f"python -m autosparse.devices --gpus {shlex.quote(_gpus)} -- " if _gpus else ""
 
 
 report: "workflow/report/workflow.rst"

@@ -32,7 +32,15 @@ from .masks import check_sparsity, mask_stats
 from .methods import get_method, score
 from .models import MODELS, build_model
 from .retrain import parse_overrides
-from .store import canonical_json, read_score_store, write_mask_store, write_score_store
+from .store import (
+    MASK_STORE,
+    SCORE_STORE,
+    canonical_json,
+    check_replaceable,
+    read_score_store,
+    write_mask_store,
+    write_score_store,
+)
 from .train import resolve_device
 
 REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 1000
@@ -71,6 +79,7 @@ def check_args(args: argparse.Namespace) -> dict:
         raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
     if args.scores is not None and not Path(args.scores).is_dir():
         raise FileNotFoundError(f"score store --scores {args.scores} not found")
+    check_replaceable(args.out, MASK_STORE)  # before any scoring
     return options
 
 
@@ -168,6 +177,7 @@ def run_score(args: argparse.Namespace) -> dict:
     options = check_common_args(args)
     if get_method(args.method).rounds != 1:
         raise ValueError(f"method {args.method!r} is iterative: its scores depend on the sparsity")
+    check_replaceable(args.out, SCORE_STORE)
     model = theta0(args)
     batches = scoring_batches(args)
     t0 = time.perf_counter()

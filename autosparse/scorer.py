@@ -63,6 +63,9 @@ LOSSES = ("mse", "rank")
 GRAD_MODES = ("sum", "mean")
 REQUIRED_COLUMNS = ("layer", "layer_index", "flat_index", "theta0", "grad0", "survived", "score",
                     "fan_in", "fan_out", "kind", "depth", "run")
+NUMERIC_COLUMNS = ("layer_index", "flat_index", "theta0", "grad0", "survived", "score", "fan_in",
+                   "fan_out", "depth")
+FINITE_COLUMNS = ("theta0", "grad0", "score")  # scorer inputs and target: a NaN trains a NaN scorer
 N_QUANTILES = 257  # knots of the per-layer |x| quantile function (layer_rank)
 SAMPLE_SIZE = 8192  # per-layer bottom-k hash sample the quantiles are estimated from
 
@@ -436,9 +439,18 @@ def open_survival(dirs: str | os.PathLike | Sequence[str | os.PathLike]) -> pds.
         if not files:
             raise FileNotFoundError(f"survival dataset {str(d)!r} has no Parquet files")
         part = pds.dataset(files, format="parquet")
-        missing = [c for c in REQUIRED_COLUMNS if c not in part.schema.names]
-        if missing:
-            raise ValueError(f"survival dataset {str(d)!r} lacks columns {missing}")
+        for frag in part.get_fragments():  # the dataset's schema is its first file's
+            schema = frag.physical_schema
+            missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
+            if missing:
+                raise ValueError(f"survival dataset {str(d)!r}: {Path(frag.path).name} lacks "
+                                 f"columns {missing}")
+            for c in NUMERIC_COLUMNS:
+                t = schema.field(c).type
+                if not (pa.types.is_floating(t) or pa.types.is_integer(t)
+                        or pa.types.is_boolean(t)):
+                    raise ValueError(f"survival dataset {str(d)!r}: column {c!r} of "
+                                     f"{Path(frag.path).name} has type {t}, not a number")
         parts.append(part)
     return parts[0] if len(parts) == 1 else pds.dataset(parts)
 
@@ -505,6 +517,13 @@ def survival_stats(dataset: pds.Dataset, read_batch: int = 65536) -> dict:
     groups: dict[tuple[str, str], int] = {}
     n = 0
     for b in iter_rows(dataset, read_batch, groups=groups, grow=True):
+        for c in FINITE_COLUMNS:
+            bad = np.flatnonzero(~np.isfinite(b[c]))
+            if len(bad):
+                i = int(bad[0])
+                raise ValueError(f"survival dataset: column {c!r} has non-finite values (first: "
+                                 f"{b[c][i]} in layer {b['layer'][i]!r}, "
+                                 f"flat index {b['flat_index'][i]}); refusing to train on it")
         n += len(b["theta0"])
         for key in list(groups):
             acc.group(*key)  # same order as groups

@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .irp import committed, open_store, read_layer, survival_counts
-from .store import atomic_dir
+from .store import SURVIVAL_DATASET, atomic_dir, check_replaceable
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd
@@ -116,7 +116,7 @@ def write_dataset(df: pd.DataFrame, out: str | os.PathLike, metadata: Mapping) -
     meta = dict(table.schema.metadata or {})
     meta[META_KEY] = json.dumps(metadata, sort_keys=True, default=str).encode()
     table = table.replace_schema_metadata(meta)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, SURVIVAL_DATASET) as tmp:
         tmp.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp / "part-0.parquet", compression="zstd")
     return Path(out)
@@ -168,6 +168,7 @@ def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.Dat
 def build(stores: Sequence[str | os.PathLike], out: str | os.PathLike,
           rule: str = "concat") -> Path:
     """Survival dataset of one or several IRP stores (normalised per run, then merged)."""
+    check_replaceable(out, SURVIVAL_DATASET)  # before reading anything
     pairs = [from_store(s) for s in stores]
     df = merge_frames([p[0] for p in pairs], rule)
     meta = {"rule": rule, "sources": [{"store": str(s), "attrs": a}
@@ -178,6 +179,7 @@ def build(stores: Sequence[str | os.PathLike], out: str | os.PathLike,
 def merge(inputs: Sequence[str | os.PathLike], out: str | os.PathLike,
           rule: str = "concat") -> Path:
     """A new dataset merging existing survival datasets."""
+    check_replaceable(out, SURVIVAL_DATASET)
     frames = [read_dataset(p) for p in inputs]
     meta = {"rule": rule, "inputs": [{"path": str(p), "metadata": read_metadata(p)}
                                      for p in inputs]}

@@ -208,8 +208,8 @@ class Adam(_FunctionalOptimizer):
 
 def cpu_fused(params) -> bool | None:
     """True when every parameter is a float32 CPU tensor: torch's fused CPU kernels then update
-    them (Adam 2.7x, SGD 2.8x faster on LeNet-300-100 than the per-tensor loop, see
-    benchmarks/bench_train.py); None (torch's default, foreach) elsewhere."""
+    them (Adam and momentum SGD several times faster per step than torch's per-tensor CPU loop,
+    benchmarks/bench_optimizer.py); None (torch's default) elsewhere."""
     return all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params) or None
 
 

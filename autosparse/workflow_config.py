@@ -11,6 +11,7 @@ Each planned input is a ``(path, labels)`` pair: ``labels`` are the experiment's
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -90,8 +91,6 @@ def _walk(obj, key: str = "") -> Iterable[tuple[str, object]]:
 def data_root(config: Mapping, repo_root: str | Path = ".") -> Path:
     """The data folder as an absolute path: ``$AUTOSPARSE_DATA`` when set (it wins, as for the
     library), else ``data_root`` (relative values are relative to the repository)."""
-    import os
-
     root = Path(os.environ.get("AUTOSPARSE_DATA") or config["data_root"]).expanduser()
     return (root if root.is_absolute() else Path(repo_root) / root).resolve()
 
@@ -102,7 +101,6 @@ def registry_names(cache: str | Path | None = None) -> dict[str, list[str]]:
     Listing them imports torch (seconds); with ``cache`` the lists are stored there, keyed by the
     size and mtime of every ``autosparse/**/*.py``, so a no-op ``snakemake`` run stays fast."""
     import json
-    import os
 
     pkg = Path(__file__).resolve().parent
     key = sorted((str(p.relative_to(pkg)), p.stat().st_size, p.stat().st_mtime_ns)
@@ -136,9 +134,12 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
     reg = registry_names(cache)
     models, datasets, methods = set(reg["models"]), set(reg["datasets"]), set(reg["methods"])
     root = data_root(config, repo_root)
+    src = "$AUTOSPARSE_DATA" if os.environ.get("AUTOSPARSE_DATA") else "data_root"
     if not root.is_dir():
-        src = "$AUTOSPARSE_DATA" if __import__("os").environ.get("AUTOSPARSE_DATA") else "data_root"
         raise WorkflowConfigError(f"{src}: folder {str(root)!r} does not exist")
+    if not any(root.iterdir()):
+        raise WorkflowConfigError(f"{src}: folder {str(root)!r} is empty (it should hold the "
+                                  "datasets, e.g. mnist.npz: see README, 'Data')")
     for key, v in _walk(config):
         leaf = key.rsplit(".", 1)[-1].split("[")[0]
         bad = None

@@ -246,6 +246,35 @@ def test_bad_config_and_data_errors(tmp_path, surv):
         S.open_survival(bad)
 
 
+@pytest.mark.parametrize("column, kind", [("theta0", "nan"), ("grad0", "inf"), ("score", "nan"),
+                                          ("theta0", "string")])
+def test_survival_rows_that_are_not_finite_numbers_are_refused_before_training(
+        tmp_path, surv, column, kind):
+    """A NaN or string feature would train a NaN scorer and write it as if fine."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(surv.glob("*.parquet"))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for k, f in enumerate(files):
+        t = pq.read_table(f)
+        if k == len(files) - 1:
+            v = t.column(column).to_numpy().copy()
+            if kind == "string":
+                col = pa.array(v.astype(str))
+            else:
+                v[len(v) // 2] = np.nan if kind == "nan" else np.inf
+                col = pa.array(v)
+            t = t.set_column(t.schema.get_field_index(column), column, col)
+        pq.write_table(t, bad / f.name)
+    cfg = S.TrainScorerConfig(arch="mlp", epochs=1, seed=0)
+    match = "not a number" if kind == "string" else f"column {column!r} has non-finite"
+    with pytest.raises(ValueError, match=match):
+        S.train_scorer(bad, cfg, log=None)
+
+
 def test_cli_scorer_train(surv, tmp_path, capsys):
     from autosparse.cli import main
 

@@ -131,6 +131,22 @@ def test_out_user_folder_refused_files_intact(command, stores, data_root, tmp_pa
     assert not list(tmp_path.glob(".results.*"))  # no temp left behind
 
 
+@pytest.mark.parametrize("command, expensive", [("prune", "autosparse.pruning.theta0"),
+                                                 ("score", "autosparse.pruning.theta0"),
+                                                 ("survival", "autosparse.survival.from_store")])
+def test_out_refused_before_any_expensive_work(command, expensive, stores, data_root, tmp_path,
+                                               capsys, monkeypatch):
+    """The conflict is found before a network is built or an IRP store read, not at write time."""
+    out = tmp_path / "results"
+    user_folder(out)
+    called = []
+    monkeypatch.setattr(expensive, lambda *a, **k: called.append(a) or 1 / 0)
+    args = {"prune": prune_args(data_root, out), "score": score_args(data_root, out),
+            "survival": ["survival", "--irp", str(stores["irp"]), "--out", str(out)]}[command]
+    clean_failure(capsys, main(args), "refusing to replace", str(out))
+    assert not called
+
+
 def test_export_mask_refuses_other_kind_and_files(stores, tmp_path, capsys):
     """``--out`` naming an IRP store (another kind) or a plain file: refused, both intact."""
     other = copy(stores["irp"], tmp_path / "other.zarr")

@@ -106,6 +106,12 @@ def test_check_config_names_the_bad_key(overlay, key, monkeypatch):
     assert f"{key}:" in str(e.value) or str(e.value).startswith(key), str(e.value)
 
 
+def test_check_config_refuses_an_empty_data_root(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOSPARSE_DATA", str(tmp_path))
+    with pytest.raises(wc.WorkflowConfigError, match=r"\$AUTOSPARSE_DATA: folder .* is empty"):
+        wc.check_config(load_config(WIRED), REPO)
+
+
 def test_check_config_accepts_profiles():
     for prof in ("config/smoke.yaml", "config/paper.yaml"):
         wc.check_config(load_config(prof, WIRED), REPO)
@@ -193,6 +199,21 @@ def test_set_per_model_overrides_reach_only_that_models_jobs():
     ({"seeds": []}, "seeds"),
     ({"train": {"epochs": 0}}, "epochs"),
     ({"nosuchkey": 1}, "nosuchkey"),
+    # a typo under an experiment would leave its default in force
+    ({"experiments": {"table4": {"sparsitys": [0.9]}}}, "sparsitys"),
+    ({"experiments": {"fig6": {"variants": {"A": {"source": {"model": "lenet_300_100",
+                                                            "dataset": "mnist"},
+                                                 "arch": "resnet18", "widht": 1}}}}}, "widht"),
+    ({"experiments": {"table6": {"merges": {"a__b": [
+        {"criterion": "snip", "iterations": 2, "seed": 0},
+        {"criterion": "snip", "iterations": 2, "seed": 1}]}}}}, "a__b"),
+    ({"experiments": {"table6": {"merges": {"3x2": [
+        {"criterion": "snip", "iterations": 2, "seed": 0, "sed": 1},
+        {"criterion": "snip", "iterations": 2, "seed": 1}]}}}}, "sed"),
+    ({"experiments": {"layerwise": {"sparsity": 1.5}}}, "1.5"),
+    # joined into every training job's shell command
+    ({"local_gpus": ["0 -- true; touch x; #"]}, "touch x"),
+    ({"scorer": {"device": "gpu0"}}, "gpu0"),
 ])
 def test_schema_rejects(overlay, word):
     from snakemake.exceptions import WorkflowError
