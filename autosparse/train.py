@@ -265,6 +265,46 @@ def format_duration(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
+# Fields that may differ between a run and its resumption (where and how it is shown).
+RESUMABLE_FIELDS = ("device", "progress", "eval_batch_size")
+
+
+def run_identity(model: nn.Module, cfg: TrainConfig, masks: Mapping[str, torch.Tensor] | None,
+                 train_size: int) -> dict:
+    """What a checkpoint must share with the run resuming it: the config (less
+    :data:`RESUMABLE_FIELDS`), digests of the starting weights and of the mask, the train-set
+    size. A checkpoint of another seed, lr, mask or init is refused, not resumed."""
+    import hashlib
+
+    def digest(tensors) -> str:
+        h = hashlib.blake2b(digest_size=16)
+        for k, t in sorted(tensors.items()):
+            h.update(k.encode())
+            h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+    conf = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_FIELDS}
+    return {"config": conf, "weights": digest(model.state_dict()),
+            "mask": digest(dict(masks)) if masks else None, "train_size": int(train_size)}
+
+
+def check_checkpoint(state: Mapping, identity: Mapping, path: Path) -> None:
+    """Raise ValueError naming what differs when ``state`` is not this run's checkpoint."""
+    theirs = state.get("identity")
+    if theirs == identity:
+        return
+    if theirs is None:
+        what = "it records no run identity (written before checkpoints were checked)"
+    else:
+        diff = [f"{k} {theirs['config'].get(k)!r} != {v!r}" for k, v in identity["config"].items()
+                if theirs["config"].get(k) != v]
+        diff += [f"different {k}" for k in ("weights", "mask", "train_size")
+                 if theirs.get(k) != identity[k]]
+        what = "; ".join(diff)
+    raise ValueError(f"checkpoint {path} belongs to another run ({what}): remove it or choose "
+                     "another --checkpoint")
+
+
 def train(
     model: nn.Module,
     train_data: ImageTensorDataset,
@@ -295,8 +335,10 @@ def train(
     history: list[dict] = []
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
+    identity = run_identity(model, cfg, masks, len(train_data)) if ckpt is not None else None
     if ckpt is not None and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
+        check_checkpoint(state, identity, ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         gen.set_state(state["generator"])
@@ -368,7 +410,7 @@ def train(
             _save_atomic(
                 {"model": model.state_dict(), "optimizer": opt.state_dict(),
                  "generator": gen.get_state(), "epoch": epoch + 1, "history": history,
-                 "config": dataclasses.asdict(cfg)},
+                 "config": dataclasses.asdict(cfg), "identity": identity},
                 ckpt,
             )
     last = history[-1] if history else {}

@@ -1,5 +1,7 @@
 """Masked trainer: exact zeros under a mask, bit-reproducibility, resume == uninterrupted."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -77,6 +79,35 @@ def test_killed_run_resumes_to_identical_weights(cifar10, tmp_path):
     assert [h["train_loss"] for h in r_ref.history] == [h["train_loss"] for h in r2.history]
     state = torch.load(ckpt, weights_only=True)  # checkpoints load without pickle
     assert state["epoch"] == 3
+
+
+def test_a_checkpoint_of_another_run_is_refused_not_resumed(mnist, tmp_path):
+    """Another seed, lr, init or mask: ValueError naming what differs; the checkpoint's own run
+    (on another device setting) resumes it."""
+    train, test = mnist[0].subset(torch.arange(200)), mnist[1].subset(torch.arange(100))
+    cfg = autosparse.preset("lenet_300_100", "mnist", epochs=2, progress=False)
+    ckpt = tmp_path / "run.ckpt"
+
+    def run(cfg=cfg, seed=0, masks=None):
+        m = autosparse.build_model("lenet_300_100", 10, width=0.25, seed=seed)
+        return autosparse.train(m, train, test, cfg, masks=masks, checkpoint=ckpt)
+
+    run(dataclasses.replace(cfg, epochs=1))  # checkpoint after epoch 1 of a 1-epoch run
+    with pytest.raises(ValueError, match=r"belongs to another run \(epochs 1 != 2\)"):
+        run()
+    one = dataclasses.replace(cfg, epochs=1)
+    with pytest.raises(ValueError, match=r"lr 0.0012 != 0.5"):
+        run(dataclasses.replace(one, lr=0.5))
+    with pytest.raises(ValueError, match=r"seed 0 != 3"):
+        run(dataclasses.replace(one, seed=3))
+    with pytest.raises(ValueError, match=r"\(different weights\)"):
+        run(one, seed=1)
+    masks = autosparse.prune(autosparse.build_model("lenet_300_100", 10, width=0.25, seed=0),
+                             "magnitude", 0.5)
+    with pytest.raises(ValueError, match=r"different weights; different mask"):
+        run(one, masks=masks)
+    r = run(dataclasses.replace(one, device="cpu"))
+    assert r.resumed_from_epoch == 1
 
 
 def test_lenet_learns_real_mnist(mnist):
