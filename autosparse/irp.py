@@ -24,7 +24,8 @@ iteration 0 in a temp dir and renamed into place. Iteration i writes ``masks[i]`
 ``completed_iterations = i``: that single atomic ``zarr.json`` replace is the commit point. A rerun
 trusts only committed iterations, reloads ``masks[c]`` and continues at ``c + 1``; chunks an
 uncommitted iteration left behind are overwritten. Training inside an iteration checkpoints each
-epoch to ``<store>.ckpt/iter<i>.pt``, so a kill mid-training resumes mid-iteration.
+epoch to ``<store>.ckpt/iter<i>.pt``, so a kill mid-training resumes mid-iteration. Under the DAG
+(``--work``) the partial store lives in a work folder beside the output and is published complete.
 
 g_0 (the paper is silent; METHODS.md on the authors' code): by default the **sum over batches of
 the batch-mean cross-entropy gradient**, over the whole training set (the training subset when
@@ -71,10 +72,12 @@ from .store import (
     config_hash,
     integrity_record,
     provenance,
+    publish_dir,
     read_array,
     verify_digest,
     verify_iteration,
     write_mask_store,
+    writer_lock,
 )
 from .train import TrainConfig, format_duration, preset, train
 
@@ -404,14 +407,37 @@ def export_mask(store: str | os.PathLike, iteration: int, out: str | os.PathLike
 # --- the loop ------------------------------------------------------------------------------------
 
 
+def work_store(out: str | os.PathLike, work: str | os.PathLike, cfg: IRPConfig) -> Path:
+    """Where a run with a work folder keeps its partial store: ``<work>/<name>-<identity hash>``,
+    so state of another config is never picked up."""
+    name = Path(out).name.removesuffix(".zarr")
+    return Path(work) / f"{name}-{config_hash(cfg.identity())}.zarr"
+
+
 def run_irp(
     cfg: IRPConfig, out: str | os.PathLike, data_root=None, log: Callable[[str], None] | None = None,
-    stop_after: int | None = None,
+    stop_after: int | None = None, work: str | os.PathLike | None = None,
 ) -> zarr.Group:
-    """Run (or resume) IRP into the store ``out``; returns the opened store.
+    """Run (or resume) IRP into the store ``out``; returns the opened store. One writer per
+    store (:func:`~autosparse.store.writer_lock`): a second run on ``out`` is refused.
 
-    ``stop_after=k`` returns once iteration k is committed (used to test resumption).
+    Without ``work`` the partial store is ``out`` itself (a rerun continues it). With ``work``
+    (the DAG: Snakemake deletes a failed job's output) it is :func:`work_store`, published to
+    ``out`` once every iteration is committed; a rerun after a kill, time limit or preemption
+    continues it. ``stop_after=k`` returns once iteration k is committed (tests resumption).
     """
+    with writer_lock(out):
+        if work is None or Path(out).exists():
+            return _run_irp(cfg, out, data_root, log, stop_after)
+        staged = work_store(out, work, cfg)
+        root = _run_irp(cfg, staged, data_root, log, stop_after)
+        if committed(root) < cfg.iterations:
+            return root
+        publish_dir(staged, out, IRP_STORE)
+        return open_store(out)
+
+
+def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after) -> zarr.Group:
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     ident = config_hash(cfg.identity())
@@ -639,7 +665,7 @@ def config_from_args(args: argparse.Namespace) -> IRPConfig:
 def _cmd_irp(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.train_config(1)  # validate the preset and overrides before any work
-    run_irp(cfg, args.out, args.data_root)
+    run_irp(cfg, args.out, args.data_root, work=args.work)
     return 0
 
 
@@ -660,6 +686,9 @@ def register_cli(sub) -> None:
     p.add_argument("--grad-bn-mode", default="eval", choices=("train", "eval"))
     p.add_argument("--save-trained", type=str2bool, default=False, help="store trained weights")
     p.add_argument("--out", type=Path, required=True, help="results/irp/<run>.zarr")
+    p.add_argument("--work", type=Path, default=None,
+                   help="keep the partial store in this folder (keyed by the run's identity) and "
+                        "publish --out when complete; a rerun resumes it (the DAG's rules)")
     p.set_defaults(func=_cmd_irp)
 
     q = sub.add_parser("inspect", help="summarise an IRP store")

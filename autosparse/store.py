@@ -229,6 +229,57 @@ def check_replaceable(path: str | os.PathLike, kind: str | None) -> str | None:
     return found
 
 
+_HELD_LOCKS: dict[Path, list] = {}  # path -> [open lock file, depth]: re-entrant per process
+
+
+@contextlib.contextmanager
+def writer_lock(path: str | os.PathLike) -> Iterator[None]:
+    """Hold the one-writer lock of the artifact ``path`` (an exclusive ``fcntl`` lock on the
+    sibling ``.<name>.lock``, which records the holder, removed on release); a second writer
+    gets :class:`OutputConflictError` naming the holder at once. The kernel drops the lock when
+    its process dies, so a leftover file is never a stale lock. Re-entrant within one process."""
+    import fcntl
+
+    path = Path(path).absolute()
+    held = _HELD_LOCKS.get(path)
+    if held is not None:
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = path.with_name(f".{path.name}.lock")
+    while True:
+        f = open(lock, "a+")  # noqa: SIM115 (held across the yield)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            f.close()
+            raise OutputConflictError(f"{path} is being written by {holder}; wait for it to end "
+                                      "or choose another --out") from None
+        try:  # the holder before us may have removed the file after we opened it: retry
+            if os.stat(lock).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
+        f.close()
+    f.seek(0)
+    f.truncate()
+    f.write(f"pid {os.getpid()} on {_host()}\n")
+    f.flush()
+    _HELD_LOCKS[path] = [f, 1]
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[path]
+        lock.unlink(missing_ok=True)  # still held: nobody can take the removed file's lock
+        f.close()
+
+
 def write_json_atomic(path: str | os.PathLike, obj) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -248,6 +299,11 @@ def atomic_dir(path: str | os.PathLike, kind: str | None = None) -> Iterator[Pat
     """
     path = Path(path)
     check_replaceable(path, kind)
+    with writer_lock(path):
+        yield from _atomic_dir_locked(path, kind)
+
+
+def _atomic_dir_locked(path: Path, kind: str | None) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     clean_stale_temps(path)
     tmp = _tmp_sibling(path)
@@ -264,15 +320,33 @@ def atomic_dir(path: str | os.PathLike, kind: str | None = None) -> Iterator[Pat
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    _swap_into_place(tmp, path)
+
+
+def _swap_into_place(src: Path, path: Path) -> None:
+    """Rename the directory ``src`` to ``path`` (same filesystem), the old ``path`` aside first."""
     if os.path.lexists(path):
         old = _tmp_sibling(path, "old")
         if os.path.lexists(old):
             shutil.rmtree(old, ignore_errors=True)
         os.replace(path, old)
-        os.replace(tmp, path)
+        os.replace(src, path)
         shutil.rmtree(old, ignore_errors=True)
     else:
-        os.replace(tmp, path)
+        os.replace(src, path)
+
+
+def publish_dir(src: str | os.PathLike, path: str | os.PathLike, kind: str) -> Path:
+    """Move the finished artifact ``src`` (a work folder on ``path``'s filesystem) to ``path``,
+    which may only be missing, empty or an artifact of ``kind`` (:func:`check_replaceable`)."""
+    src, path = Path(src), Path(path)
+    if artifact_kind(src) != kind:
+        raise OutputConflictError(f"refusing to publish {src}: it is not {KIND_NAMES[kind]}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(path):
+        check_replaceable(path, kind)
+        _swap_into_place(src, path)
+    return path
 
 
 # --- integrity -------------------------------------------------------------------------------------

@@ -26,9 +26,11 @@ from autosparse.store import (
     OutputConflictError,
     UnverifiedArtifactWarning,
     array_digest,
+    artifact_kind,
     read_mask_store,
     read_score_store,
     write_mask_store,
+    writer_lock,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -351,3 +353,41 @@ def test_older_stores_read_with_warning(stores, tmp_path):
         counts = irp.survival_counts(irp.open_store(r))
     ref_counts = irp.survival_counts(irp.open_store(stores["irp"]))
     assert all(np.array_equal(counts[k], ref_counts[k]) for k in ref_counts)
+
+
+# --- one writer per store ---------------------------------------------------------------------------
+
+
+def hold_lock(path: Path) -> subprocess.Popen:
+    """Another process holding ``path``'s writer lock until killed."""
+    code = ("import sys, time; from autosparse.store import writer_lock\n"
+            "with writer_lock(sys.argv[1]):\n    print('held', flush=True); time.sleep(120)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE,
+                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+@pytest.mark.parametrize("command", ["irp", "prune"])
+def test_a_second_writer_on_one_store_is_refused(command, data_root, tmp_path, capsys):
+    """Two runs on one --out: the second fails at once, naming the holder, and leaves nothing;
+    once the holder dies (kill -9: the kernel drops its lock) a writer proceeds."""
+    out = tmp_path / "store.zarr"
+    args = irp_args(data_root, out) if command == "irp" else prune_args(data_root, out)
+    proc = hold_lock(out)
+    try:
+        clean_failure(capsys, main(args), f"{out} is being written by pid {proc.pid}")
+        assert not out.exists() and not list(tmp_path.glob(".store.zarr.tmp-*"))
+    finally:
+        proc.kill()
+        proc.wait()
+    assert main(args) == 0 and artifact_kind(out) is not None
+
+
+def test_writer_lock_is_reentrant_within_a_process(tmp_path):
+    out = tmp_path / "x"
+    with writer_lock(out), writer_lock(out):
+        pass
+    with writer_lock(out):  # released
+        assert (tmp_path / ".x.lock").read_text().startswith(f"pid {os.getpid()} on ")
+    assert not list(tmp_path.iterdir())  # no lock file left behind

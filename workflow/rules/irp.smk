@@ -1,4 +1,7 @@
 # Iterative rewind pruning (App. A): N x (train -> score -> prune -> rewind) into a zarr store.
+# The partial store lives in results/.work/irp/<run>-<identity>.zarr, not in the output (which
+# Snakemake deletes when a job fails): a rerun after a kill, time limit or preemption continues
+# at the first uncommitted iteration (mid-iteration from the epoch checkpoint).
 
 
 rule irp:
@@ -18,4 +21,5 @@ rule irp:
         runtime=config["irp"]["runtime"],
         gpu=GPU,
     shell:
-        RUN + "python -m autosparse irp {params.args} --out {output} > {log} 2>&1"
+        RUN + "python -m autosparse irp {params.args} --work results/.work/irp --out {output}"
+        " > {log} 2>&1"

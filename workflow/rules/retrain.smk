@@ -28,8 +28,6 @@ rule retrain:
         mask="results/masks/{target}/{variant}/s{sparsity}/seed{seed}.zarr",
     output:
         "results/metrics/{target}/{variant}/s{sparsity}/seed{seed}.json",
-    params:
-        args=lambda w: wc.train_args(config, w.target, w.seed),
     log:
         "results/logs/retrain/{target}/{variant}/s{sparsity}/seed{seed}.log",
     benchmark:
@@ -41,6 +39,11 @@ rule retrain:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
         gpu=GPU,
+    params:
+        args=lambda w: wc.train_args(config, w.target, w.seed),
+        # Epoch checkpoint outside the output: a rerun after a kill continues at the epoch in
+        # progress (a checkpoint of another run is refused); removed once the job succeeded.
+        ckpt="results/.work/retrain/{target}/{variant}/s{sparsity}/seed{seed}.pt",
     shell:
         RUN + "python -m autosparse train {params.args} --mask {input.mask}"
-        " --out {output} > {log} 2>&1"
+        " --checkpoint {params.ckpt} --out {output} > {log} 2>&1 && rm -f {params.ckpt}"

@@ -1,0 +1,119 @@
+"""kill -9 under Snakemake, then rerun: IRP and retraining continue where they stopped (the
+iteration / epoch in progress at most is redone) and end bit-identical to an uninterrupted run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+import zarr
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = str(Path(sys.executable).parent)
+# Smoke-sized, with enough epochs per job that a kill lands mid-run.
+OVERLAY = {"irp": {"epochs": 3, "train_per_class": 60},
+           "train": {"epochs": 6, "train_per_class": 60}}
+IRP = "results/irp/lenet_300_100-mnist-snip-n4-s0.zarr"
+TARGET = "lenet_300_100-mnist-w1"
+METRICS = f"results/metrics/{TARGET}/magnitude/s0.9/seed0.json"
+
+pytestmark = pytest.mark.slow
+
+
+def start(workdir: Path, target: str, *extra: str) -> subprocess.Popen:
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+           "--cores", "1", target, *extra, "--configfile", str(REPO / "config/smoke.yaml"),
+           str(workdir / "overlay.yaml")]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    return subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def finish(workdir: Path, target: str, *extra: str) -> str:
+    proc = start(workdir, target, *extra)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    return out
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 300) -> None:
+    """kill -9 Snakemake and its jobs (one session) as soon as ``ready()``."""
+    deadline = time.time() + timeout
+    while not ready():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline, "the job never reached the kill point"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def rerun(workdir: Path, target: str) -> str:
+    """What a user does after Snakemake itself was killed: unlock, rerun incomplete jobs."""
+    finish(workdir, target, "--unlock")
+    return finish(workdir, target, "--rerun-incomplete")
+
+
+def committed(store: Path) -> int:
+    try:
+        return int(json.loads((store / "zarr.json").read_text())["attributes"]
+                   ["completed_iterations"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_irp_killed_under_snakemake_resumes_at_the_iteration_in_progress(tmp_path):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for d in (clean, killed):
+        d.mkdir()
+    finish(clean, IRP)
+    proc = start(killed, IRP)
+    work = killed / "results/.work/irp"
+
+    def mid_iteration_2() -> bool:  # iteration 1 committed, an epoch of iteration 2 trained
+        stores = list(work.glob("*.zarr")) if work.is_dir() else []
+        return bool(stores) and committed(stores[0]) >= 1 and any(work.glob("*.ckpt/iter2.pt"))
+
+    kill_when(proc, mid_iteration_2)
+    (staged,) = work.glob("*.zarr")
+    done = committed(staged)
+    assert not (killed / IRP).exists()  # the output appears only when complete
+    out = rerun(killed, IRP)
+    log = (killed / "results/logs/irp" / (Path(IRP).stem + ".log")).read_text()
+    redone = [int(m) for m in re.findall(r"^iter (\d+)/4", log, re.M)]
+    assert redone == list(range(done + 1, 5)), (log, out)  # committed iterations not redone
+    assert re.search(r"resuming at iteration \d+/4", log)
+    a, b = (zarr.open_group(str(d / IRP), mode="r") for d in (clean, killed))
+    assert a.attrs["test_accuracy"] == b.attrs["test_accuracy"]
+    for layer in a.attrs["layers"]:
+        assert np.array_equal(a["masks"][layer][:], b["masks"][layer][:]), layer
+    assert not list(work.glob("*"))  # published: nothing left in the work folder
+
+
+def test_retrain_killed_under_snakemake_resumes_at_the_epoch_in_progress(tmp_path):
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    for d in (clean, killed):
+        d.mkdir()
+    finish(clean, METRICS)
+    ckpt = killed / "results/.work/retrain" / TARGET / "magnitude/s0.9/seed0.pt"
+    proc = start(killed, METRICS)
+    kill_when(proc, lambda: ckpt.exists() and ckpt.stat().st_size > 0)
+    out = rerun(killed, METRICS)
+    log = (killed / "results/logs/retrain" / TARGET / "magnitude/s0.9/seed0.log").read_text()
+    m = re.search(r"resuming from .* at epoch (\d+)/6", log)
+    assert m, (log, out)
+    trained = [int(e) for e in re.findall(r"^epoch (\d+)/6", log, re.M)]
+    assert trained == list(range(int(m.group(1)) + 1, 7))  # only the epochs not checkpointed
+    a, b = (json.loads((d / METRICS).read_text()) for d in (clean, killed))
+    assert a["test_accuracy"] == b["test_accuracy"]
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert not ckpt.exists()  # removed once the job succeeded
