@@ -36,24 +36,37 @@ def _plt():
 
 
 def _acc_grid(runs: pd.DataFrame, hue: str, facet: str | None, out: Path, title: str) -> None:
-    """Accuracy vs sparsity (log-scaled remaining weights), mean +- std over seeds, dense line."""
+    """Accuracy vs sparsity on a log scale of the weights kept, mean +- std over seeds (error
+    bars), the dense network's accuracy as a dashed line."""
     plt, sns = _plt()
     dense = runs[runs["method"] == "dense"]
     pruned = runs[runs["method"] != "dense"]
     facets = list(pruned[facet].unique()) if facet else [None]
     fig, axes = plt.subplots(1, len(facets), figsize=(4.2 * len(facets), 3.4), squeeze=False)
+    from matplotlib.ticker import FixedLocator, NullLocator
+
     for ax, f in zip(axes[0], facets):
         sub = pruned if f is None else pruned[pruned[facet] == f]
-        sns.lineplot(data=sub, x="sparsity", y="accuracy", hue=hue, marker="o",
+        sub = sub.assign(remaining=100 * (1 - sub["sparsity"]))  # % of weights kept
+        sns.lineplot(data=sub, x="remaining", y="accuracy", hue=hue, marker="o",
                      errorbar="sd", err_style="bars", ax=ax)
         d = dense if f is None or facet not in dense.columns else dense[dense["target"].isin(sub["target"])]
         if len(d):
             ax.axhline(d["accuracy"].mean(), color="k", ls="--", lw=1, label="dense")
-        ax.set_title(str(f) if f is not None else title)
-        ax.set_xlabel("sparsity")
+        # 95 %, 99 %, 99.5 % sparsity sit 2x-10x apart in remaining weights: a log axis, sparser
+        # to the right, ticks labelled with the sparsities run
+        ax.set_xscale("log")
+        ticks = sorted(sub["remaining"].unique())
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticklabels([f"{100 - t:g}" for t in ticks])
+        ax.set_xlim(max(ticks) * 1.25, min(ticks) / 1.25)
+        ax.set_title(str(f) if f is not None else "")
+        ax.set_xlabel("sparsity (%), log scale of the weights kept")
         ax.set_ylabel("test accuracy (%)")
-        ax.legend(fontsize=7)
-    fig.suptitle(title)
+        ax.legend(fontsize=7, loc="lower left")
+    seeds = pruned.groupby([hue, "sparsity"])["seed"].nunique().max() if "seed" in pruned else 1
+    fig.suptitle(f"{title}  (mean ± std over {seeds} seed{'s' if seeds != 1 else ''})")
     _save(fig, out)
     plt.close(fig)
 
