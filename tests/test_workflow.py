@@ -331,6 +331,19 @@ def test_dry_run_all_profiles_unmodified(tmp_path, profile):
     assert job_counts(out.stdout)["table"] == 9
 
 
+@pytest.mark.parametrize("target", [  # CI dry-runs the ledger (all tables' inputs) and Table 4
+    *(f"results/{t}.csv" if t == "table4" else pytest.param(f"results/{t}.csv",
+                                                            marks=pytest.mark.slow)
+      for t in wc.TABLES), "results/claims.md"])
+def test_cpu_profile_builds_every_table_alone(tmp_path, target):
+    """Each table (and the ledger) of the cpu profile is a target of its own: a dry run of it
+    alone plans its jobs and ends in its table rule."""
+    out = snakemake(tmp_path, target, "-n", "--quiet", "rules", overlays=("config/cpu.yaml",))
+    counts = job_counts(out.stdout)
+    assert counts.get("claims" if target.endswith("claims.md") else "table") == 1, out.stdout
+    assert counts.get("retrain", 0) + counts.get("irp", 0) >= 1  # it reaches the real work
+
+
 # -- tables and figures from the real train CLI -----------------------------------------------
 
 TARGET = "lenet_300_100-mnist-w0.25"
