@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"autosparse {args.command}: error: {msg}", file=sys.stderr)
         return 2
+    except Exception as e:  # a stop the job reports with its own status (train.OutOfTime: 75)
+        if getattr(e, "exit_status", None) is None:
+            raise
+        print(f"autosparse {args.command}: {e}", file=sys.stderr)
+        return int(e.exit_status)
 
 
 if __name__ == "__main__":

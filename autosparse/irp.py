@@ -57,7 +57,7 @@ from .masks import Masks, dense_masks, density_schedule, is_nested, keep_count, 
 from .methods import get_method, score
 from .methods.base import ScoringContext, loss_gradients
 from .models import build_model, prunable_parameters
-from .retrain import add_training_args, parse_overrides
+from .retrain import add_training_args, deadline, parse_overrides
 from .retrain import load_data as load_split_data
 from .store import (
     DIGEST,
@@ -79,7 +79,7 @@ from .store import (
     write_mask_store,
     writer_lock,
 )
-from .train import TrainConfig, format_duration, preset, train
+from .train import OutOfTime, TrainConfig, format_duration, past_deadline, preset, train
 
 GRAD_REDUCTIONS = ("sum", "mean")
 
@@ -417,6 +417,7 @@ def work_store(out: str | os.PathLike, work: str | os.PathLike, cfg: IRPConfig) 
 def run_irp(
     cfg: IRPConfig, out: str | os.PathLike, data_root=None, log: Callable[[str], None] | None = None,
     stop_after: int | None = None, work: str | os.PathLike | None = None,
+    deadline: float | None = None,
 ) -> zarr.Group:
     """Run (or resume) IRP into the store ``out``; returns the opened store. One writer per
     store (:func:`~autosparse.store.writer_lock`): a second run on ``out`` is refused.
@@ -424,20 +425,23 @@ def run_irp(
     Without ``work`` the partial store is ``out`` itself (a rerun continues it). With ``work``
     (the DAG: Snakemake deletes a failed job's output) it is :func:`work_store`, published to
     ``out`` once every iteration is committed; a rerun after a kill, time limit or preemption
-    continues it. ``stop_after=k`` returns once iteration k is committed (tests resumption).
+    continues it. ``stop_after=k`` returns once iteration k is committed (tests resumption);
+    past ``deadline`` (``time.time()``) it stops with :class:`~autosparse.train.OutOfTime` at the
+    last epoch checkpoint or committed iteration.
     """
     with writer_lock(out):
         if work is None or Path(out).exists():
-            return _run_irp(cfg, out, data_root, log, stop_after)
+            return _run_irp(cfg, out, data_root, log, stop_after, deadline)
         staged = work_store(out, work, cfg)
-        root = _run_irp(cfg, staged, data_root, log, stop_after)
+        root = _run_irp(cfg, staged, data_root, log, stop_after, deadline)
         if committed(root) < cfg.iterations:
             return root
         publish_dir(staged, out, IRP_STORE)
         return open_store(out)
 
 
-def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after) -> zarr.Group:
+def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
+             deadline: float | None) -> zarr.Group:
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     out = Path(out)
     ident = config_hash(cfg.identity())
@@ -481,12 +485,17 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after)
     densities = cfg.densities()
     batches = scoring_batches(cfg, train_data) if get_method(cfg.criterion).needs_data else None
     t_run = time.perf_counter()
+    last = 0.0
     for i in range(start + 1, cfg.iterations + 1):
+        if i > start + 1 and past_deadline(deadline, last):
+            raise OutOfTime(f"time budget reached with iteration {i - 1}/{cfg.iterations} "
+                            f"committed in {out}: run the same command again to continue")
         t0 = time.perf_counter()
         rewind(model, init_state)
         ck = ckdir / f"iter{i}.pt"
         res = train(model, train_data, test_data, cfg.train_config(i), masks=current,
-                    checkpoint=ck, log=lambda m: m.startswith("resuming") and log(m))
+                    checkpoint=ck, log=lambda m: m.startswith("resuming") and log(m),
+                    deadline=deadline)
         t_train = time.perf_counter() - t0
         new, _ = prune_step(model, cfg.criterion, densities[i], current, batches, cfg.scope,
                             seed=cfg.score_seed(i))
@@ -503,7 +512,7 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after)
                 {**record, "timing": {"train_s": t_train, "total_s": time.perf_counter() - t0}})
         shutil.rmtree(ckdir, ignore_errors=True)
         current = new
-        dt = time.perf_counter() - t0
+        dt = last = time.perf_counter() - t0
         eta = (time.perf_counter() - t_run) / (i - start) * (cfg.iterations - i)
         log(f"iter {i}/{cfg.iterations} density {record['density']:.4f} "
             f"(trained at {densities[i - 1]:.4f}: test acc {res.test_accuracy:.2f}%) "
@@ -665,7 +674,7 @@ def config_from_args(args: argparse.Namespace) -> IRPConfig:
 def _cmd_irp(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.train_config(1)  # validate the preset and overrides before any work
-    run_irp(cfg, args.out, args.data_root, work=args.work)
+    run_irp(cfg, args.out, args.data_root, work=args.work, deadline=deadline(args))
     return 0
 
 

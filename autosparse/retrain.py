@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from .masks import mask_stats
 from .models import build_model, prunable_parameters
 from .store import provenance, read_mask_store, write_json_atomic
 from .train import preset, resolve_device, train
+
+STARTED = time.time()  # the job's start (this module is imported as the CLI starts)
 
 
 def parse_overrides(items: list[str] | None) -> dict:
@@ -41,6 +44,7 @@ def load_data(dataset: str, root=None, train_per_class: int | None = None,
 
 
 def run_training(args: argparse.Namespace) -> dict:
+    stop_at = deadline(args)
     overrides = parse_overrides(args.set)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
@@ -54,7 +58,8 @@ def run_training(args: argparse.Namespace) -> dict:
     # theta_0 from the model seed, or from the mask's "reinit" ablation seed (pruning.py)
     model = build_model(args.model, tr.num_classes, args.width, tuple(tr.spec.input_shape),
                         seed=mask_attrs.get("init_seed", args.seed))
-    result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint)
+    result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint,
+                   deadline=stop_at)
     final = {n: p.detach() != 0 for n, p in
              prunable_parameters(model).items()}
     metrics = {
@@ -89,6 +94,15 @@ def save_weights(model, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
+def deadline(args: argparse.Namespace) -> float | None:
+    """``--max-runtime`` seconds from the job's start, as a ``time.time()`` deadline."""
+    if getattr(args, "max_runtime", None) is None:
+        return None
+    if args.max_runtime <= 0:
+        raise ValueError(f"--max-runtime must be > 0 seconds, got {args.max_runtime!r}")
+    return STARTED + args.max_runtime
+
+
 def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--dataset", required=True)
@@ -99,6 +113,10 @@ def add_training_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-per-class", type=int, default=None, help="class-balanced subset")
     p.add_argument("--test-per-class", type=int, default=None)
     p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+    p.add_argument("--max-runtime", type=float, default=None, metavar="SECONDS",
+                   help="checkpoint and exit (status 75) before this time budget runs out; the "
+                        "same command continues (needs --checkpoint for train, --work or --out "
+                        "for irp)")
 
 
 def register_cli(sub) -> None:

@@ -265,6 +265,18 @@ def format_duration(s: float) -> str:
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
 
 
+class OutOfTime(Exception):
+    """A run stopped at its time budget (``--max-runtime``) with its checkpoint written; the same
+    command run again continues it (under SLURM: the profile's retries resubmit it)."""
+
+    exit_status = 75  # EX_TEMPFAIL, "try again": the CLI's exit status
+
+
+def past_deadline(deadline: float | None, next_step_s: float) -> bool:
+    """Whether a step expected to take ``next_step_s`` would end after ``deadline`` (time.time())."""
+    return deadline is not None and time.time() + next_step_s > deadline
+
+
 # Fields that may differ between a run and its resumption (where and how it is shown).
 RESUMABLE_FIELDS = ("device", "progress", "eval_batch_size")
 
@@ -313,11 +325,14 @@ def train(
     masks: Mapping[str, torch.Tensor] | None = None,
     checkpoint: str | os.PathLike | None = None,
     log=None,
+    deadline: float | None = None,
 ) -> TrainResult:
     """Train ``model`` in place under ``masks``; resume from ``checkpoint`` if it exists.
 
     The checkpoint (written atomically after every epoch) holds the model, optimizer and
-    data-order RNG state; it is read with ``torch.load(weights_only=True)``.
+    data-order RNG state; it is read with ``torch.load(weights_only=True)``. With a
+    ``checkpoint`` and a ``deadline`` (``time.time()``), training stops with :class:`OutOfTime`
+    after the epoch whose successor would end past it.
     """
     cfg = config
     device = resolve_device(cfg.device)
@@ -413,6 +428,10 @@ def train(
                  "config": dataclasses.asdict(cfg), "identity": identity},
                 ckpt,
             )
+            if epoch + 1 < cfg.epochs and past_deadline(deadline, rec["epoch_time"]):
+                raise OutOfTime(f"time budget reached after epoch {epoch + 1}/{cfg.epochs}; "
+                                f"checkpoint {ckpt} written: run the same command again to "
+                                "continue")
     last = history[-1] if history else {}
     return TrainResult(
         history=history,

@@ -256,3 +256,24 @@ def test_cli_equals_library_and_inspect(runs, tmp_path, data_root, capsys):
     assert "(iteration 3)" in capsys.readouterr().out
     assert main(["irp", "--model", "lenet_300_100", "--dataset", "mnist", "--criterion", "nope",
                  "--out", str(tmp_path / "x.zarr")]) == 2
+
+
+def test_max_runtime_stops_at_a_committed_iteration_and_the_rerun_continues(tmp_path, data_root,
+                                                                            capsys):
+    """``--max-runtime``: exit status 75 with iteration 1 committed in the work folder, nothing
+    at ``--out``; the same command without the budget finishes it, equal to an uninterrupted
+    run."""
+    from autosparse.cli import main
+
+    args = ["irp", "--model", "lenet_300_100", "--dataset", "mnist", "--criterion", "snip",
+            "--iterations", "3", "--width", "0.1", "--epochs", "1", "--train-per-class", "20",
+            "--test-per-class", "10", "--data-root", str(data_root), "--work",
+            str(tmp_path / "work")]
+    out, clean = tmp_path / "x.zarr", tmp_path / "c.zarr"
+    assert main([*args, "--out", str(out), "--max-runtime", "0.001"]) == 75
+    assert "iteration 1/3 committed" in capsys.readouterr().err
+    (staged,) = (tmp_path / "work").glob("*.zarr")
+    assert irp.committed(irp.open_store(staged)) == 1 and not out.exists()
+    assert main([*args, "--out", str(out)]) == 0
+    assert main([*args, "--out", str(clean)]) == 0
+    assert_same_store(out, clean)

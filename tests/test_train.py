@@ -1,6 +1,7 @@
 """Masked trainer: exact zeros under a mask, bit-reproducibility, resume == uninterrupted."""
 
 import dataclasses
+import json
 
 import pytest
 import torch
@@ -108,6 +109,25 @@ def test_a_checkpoint_of_another_run_is_refused_not_resumed(mnist, tmp_path):
         run(one, masks=masks)
     r = run(dataclasses.replace(one, device="cpu"))
     assert r.resumed_from_epoch == 1
+
+
+def test_max_runtime_checkpoints_exits_75_and_the_rerun_continues(data_root, tmp_path, capsys):
+    from autosparse.cli import main
+
+    args = ["train", "--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25",
+            "--epochs", "3", "--train-per-class", "20", "--test-per-class", "10",
+            "--data-root", str(data_root)]
+    ckpt, out, clean = tmp_path / "c.pt", tmp_path / "m.json", tmp_path / "clean.json"
+    assert main([*args, "--checkpoint", str(ckpt), "--out", str(out),
+                 "--max-runtime", "0.001"]) == 75
+    assert "time budget reached after epoch 1/3" in capsys.readouterr().err
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1 and not out.exists()
+    assert main([*args, "--checkpoint", str(ckpt), "--out", str(out)]) == 0
+    assert main([*args, "--out", str(clean)]) == 0
+    a, b = (json.loads(p.read_text()) for p in (out, clean))
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert main([*args, "--max-runtime", "0"]) == 2  # named, before any work
+    assert "--max-runtime must be > 0" in capsys.readouterr().err
 
 
 def test_lenet_learns_real_mnist(mnist):
