@@ -50,7 +50,7 @@ SCORE_KEYS = ("method", "model", "dataset", "width", "seed", "n_per_class", "bat
 
 def check_common_args(args: argparse.Namespace) -> dict:
     """Validate the arguments ``prune`` and ``score`` share; return the method options."""
-    get_method(args.method)
+    method = get_method(args.method)
     MODELS.get(args.model)
     dataset_spec(args.dataset)
     if args.n_per_class < 1:
@@ -61,6 +61,11 @@ def check_common_args(args: argparse.Namespace) -> dict:
     if not args.width > 0:
         raise ValueError(f"width must be > 0, got {args.width!r}")
     options = parse_overrides(args.set)
+    unknown = sorted(set(options) - set(method.options) - {"seed"})
+    if unknown:
+        raise ValueError(f"--set {unknown[0]}=: method {args.method!r} has no option "
+                         f"{unknown[0]!r}; its options: {', '.join(sorted(method.options)) or 'none'}"
+                         " (and seed)")
     if not isinstance(options.get("seed", 0), int):
         raise ValueError(f"--set seed= must be an integer, got {options['seed']!r}")
     return options

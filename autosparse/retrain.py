@@ -39,6 +39,9 @@ def parse_overrides(items: list[str] | None) -> dict:
 def load_data(dataset: str, root=None, train_per_class: int | None = None,
               test_per_class: int | None = None, seed: int = 0):
     """Train and test splits, optionally class-balanced subsets (quick profiles)."""
+    for name, n in (("train_per_class", train_per_class), ("test_per_class", test_per_class)):
+        if n is not None and n < 1:
+            raise ValueError(f"{name} must be >= 1 (or left out for the full split), got {n!r}")
     return (load_dataset(dataset, "train", root, n_per_class=train_per_class or None, seed=seed),
             load_dataset(dataset, "test", root, n_per_class=test_per_class or None, seed=seed))
 
