@@ -477,9 +477,7 @@ def iter_rows(
                                   use_threads=False):
             if rb.num_rows == 0:
                 continue
-            out = {c: rb.column(c).to_numpy(zero_copy_only=False) for c in
-                   ("layer_index", "flat_index", "theta0", "grad0", "survived", "score",
-                    "fan_in", "fan_out", "depth")}
+            out = {c: rb.column(c).to_numpy(zero_copy_only=False) for c in NUMERIC_COLUMNS}
             run, layer = _encode(rb.column("run")), _encode(rb.column("layer"))
             runs, layers = run.dictionary.to_pylist(), layer.dictionary.to_pylist()
             ri = run.indices.to_numpy(zero_copy_only=False).astype(np.int64)

@@ -286,14 +286,10 @@ def run_identity(model: nn.Module, cfg: TrainConfig, masks: Mapping[str, torch.T
     """What a checkpoint must share with the run resuming it: the config (less
     :data:`RESUMABLE_FIELDS`), digests of the starting weights and of the mask, the train-set
     size. A checkpoint of another seed, lr, mask or init is refused, not resumed."""
-    import hashlib
+    from .store import array_digest, config_hash, to_numpy  # zarr: only for checkpointed runs
 
     def digest(tensors) -> str:
-        h = hashlib.blake2b(digest_size=16)
-        for k, t in sorted(tensors.items()):
-            h.update(k.encode())
-            h.update(t.detach().to("cpu").contiguous().numpy().tobytes())
-        return h.hexdigest()
+        return config_hash({k: array_digest(to_numpy(t)) for k, t in tensors.items()}, 32)
 
     conf = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in RESUMABLE_FIELDS}
     return {"config": conf, "weights": digest(model.state_dict()),

@@ -85,7 +85,7 @@ CASES = [
 @pytest.mark.parametrize("argv, needle", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_bad_value_refused_cleanly(argv, needle, data_root, tmp_path, capsys):
     out = tmp_path / "out"
-    argv = [*argv, "--out", str(out)] if argv[0] not in ("inspect",) else argv
+    argv = [*argv, "--out", str(out)] if argv[0] != "inspect" else argv
     if "--data-root" not in argv and argv[0] in ("train", "prune", "score", "irp"):
         argv += ["--data-root", str(data_root)]
     try:
