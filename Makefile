@@ -5,7 +5,7 @@
 PY := .venv/bin/python
 # Jobs run `python -m autosparse ...`: the project's environment comes first on PATH.
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
-CORES ?= 8
+CORES ?= $(shell nproc 2>/dev/null || echo 2)
 TARGET ?= results/table4.csv
 
 .PHONY: setup run test test-slow smoke lint bench

@@ -424,8 +424,10 @@ def to_markdown(df: pd.DataFrame, profile: str = "") -> str:
 def register_cli(sub) -> None:
     p = sub.add_parser("claims", help="the claims ledger: each claim of the papers tested on "
                        "our runs (results/claims.csv + .md)")
-    p.add_argument("--config-json", required=True, help="the workflow config as JSON")
-    p.add_argument("--out", type=Path, required=True, help="CSV path; Markdown goes next to it")
+    p.add_argument("--config-json", required=True, metavar="JSON",
+                   help="the workflow config as a JSON string (not a path)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="CSV path; the Markdown ledger (.md) is written beside it")
 
     def run(a: argparse.Namespace) -> int:
         from .tables import write_table

@@ -36,8 +36,11 @@ def str2bool(value: str) -> bool:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI parser: every stage's subcommands, or only the stage module of ``command``."""
-    parser = argparse.ArgumentParser(prog="autosparse", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    # help is plain text: the docstring's RST literals (``...``) lose their backticks
+    parser = argparse.ArgumentParser(prog="autosparse",
+                                     description=__doc__.splitlines()[0].replace("`", ""))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="the pipeline stage to run (COMMAND --help: its options)")
     mods = [m for m, cmds in STAGE_COMMANDS.items() if command in cmds] or list(STAGE_COMMANDS)
     for mod in mods:
         importlib.import_module(mod).register_cli(sub)

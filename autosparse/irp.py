@@ -680,34 +680,59 @@ def _cmd_irp(args: argparse.Namespace) -> int:
 
 def register_cli(sub) -> None:
     from .cli import str2bool  # cli imports the stage modules: import it lazily
+    from .masks import SCHEDULES
+    from .methods import METHODS
 
     p = sub.add_parser("irp", help="iterative rewind pruning into a zarr store (Alg. 2)")
     add_training_args(p)
-    p.add_argument("--criterion", required=True, help="registered method: magnitude (LTH), snip...")
-    p.add_argument("--iterations", type=int, default=20, help="N pruning iterations")
-    p.add_argument("--train-seed", type=int, default=None, help="data-order seed (default: seed)")
-    p.add_argument("--final-density", type=float, default=0.01)
-    p.add_argument("--schedule", default="exponential", help="exponential | linear")
-    p.add_argument("--scope", default="global", help="global | local top-k")
-    p.add_argument("--score-per-class", type=int, default=10, help="scoring batch per class")
-    p.add_argument("--grad-batches", type=int, default=None, help="g_0 over the first n batches")
-    p.add_argument("--grad-reduction", default="sum", choices=GRAD_REDUCTIONS)
-    p.add_argument("--grad-bn-mode", default="eval", choices=("train", "eval"))
-    p.add_argument("--save-trained", type=str2bool, default=False, help="store trained weights")
-    p.add_argument("--out", type=Path, required=True, help="results/irp/<run>.zarr")
+    p.add_argument("--criterion", required=True, metavar="METHOD",
+                   help="pruning criterion applied to the trained weights each iteration, a "
+                        f"registered method: {', '.join(METHODS.names())} (magnitude = LTH)")
+    p.add_argument("--iterations", type=int, default=20,
+                   help="N, the number of train-prune-rewind iterations (default: %(default)s)")
+    p.add_argument("--train-seed", type=int, default=None,
+                   help="data-order seed of the training runs (and of random scores) "
+                        "(default: --seed)")
+    p.add_argument("--final-density", type=float, default=0.01,
+                   help="fraction of the weights kept after the last iteration, in (0, 1) "
+                        "(default: %(default)s)")
+    p.add_argument("--schedule", default="exponential", choices=sorted(SCHEDULES),
+                   help="how the density falls from 1 to --final-density over the iterations "
+                        "(default: %(default)s)")
+    p.add_argument("--scope", default="global", choices=("global", "local"),
+                   help="top-k over all layers together (global) or within each layer (local) "
+                        "(default: %(default)s)")
+    p.add_argument("--score-per-class", type=int, default=10,
+                   help="examples per class in the scoring batch of data-driven criteria "
+                        "(default: %(default)s)")
+    p.add_argument("--grad-batches", type=int, default=None, metavar="N",
+                   help="compute g_0 over the first N training batches of 128 (default: the "
+                        "whole training set)")
+    p.add_argument("--grad-reduction", default="sum", choices=GRAD_REDUCTIONS,
+                   help="combine the per-batch mean gradients of g_0 by their sum or their mean "
+                        "(default: %(default)s)")
+    p.add_argument("--grad-bn-mode", default="eval", choices=("train", "eval"),
+                   help="BatchNorm mode while computing g_0 (default: %(default)s)")
+    p.add_argument("--save-trained", type=str2bool, default=False, metavar="BOOL",
+                   help="also store each iteration's trained weights (true/false, default: "
+                        "false)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="IRP store path (.zarr), e.g. results/irp/<run>.zarr")
     p.add_argument("--work", type=Path, default=None,
                    help="keep the partial store in this folder (keyed by the run's identity) and "
                         "publish --out when complete; a rerun resumes it (the DAG's rules)")
     p.set_defaults(func=_cmd_irp)
 
     q = sub.add_parser("inspect", help="summarise an IRP store")
-    q.add_argument("store", type=Path)
+    q.add_argument("store", type=Path, help="IRP store path (.zarr)")
     q.set_defaults(func=lambda a: print(inspect_store(a.store)) or 0)
 
     e = sub.add_parser("export-mask", help="write one IRP iteration's mask as a mask store")
-    e.add_argument("store", type=Path)
-    e.add_argument("--iteration", type=int, default=None, help="default: the last committed")
-    e.add_argument("--out", type=Path, required=True)
+    e.add_argument("store", type=Path, help="IRP store path (.zarr)")
+    e.add_argument("--iteration", type=int, default=None,
+                   help="mask index to export, 0 (dense) to N (default: the last committed "
+                        "iteration)")
+    e.add_argument("--out", type=Path, required=True, help="mask store path to write (.zarr)")
     e.set_defaults(func=_cmd_export)
 
 

@@ -34,13 +34,70 @@ def keep_count(n: int, density: float) -> int:
     return int(round(density * n))
 
 
-def _topk_flat(flat: torch.Tensor, k: int) -> torch.Tensor:
-    """Boolean mask of the k largest entries; ties go to the lower index (stable sort)."""
+def _topk_flat_sorted(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Reference rule for tests and ``benchmarks/bench_topk.py`` only: stable descending sort, first k."""
     mask = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
     if k > 0:
         order = torch.argsort(flat, descending=True, stable=True)
         mask[order[:k]] = True
     return mask
+
+
+_SAMPLE = 1 << 16  # sample size of the CPU selection; inputs under 4x this go straight to kthvalue
+
+
+def _kth_largest_topk(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th largest entry of 1-D ``flat`` via ``torch.topk`` of the smaller side (GPU path)."""
+    n = flat.numel()
+    if k <= n - k + 1:
+        return torch.topk(flat, k, sorted=False).values.min()
+    return torch.topk(flat, n - k + 1, largest=False, sorted=False).values.max()
+
+
+def _kth_largest_sampled(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th largest entry of 1-D ``flat`` (CPU path), exact, in linear time (Floyd-Rivest).
+
+    Two order statistics of a strided sample bracket it; only the entries inside the bracket are
+    selected from. Should the bracket miss (an unrepresentative sample), the whole input is.
+    """
+    n = flat.numel()
+    if n >= 4 * _SAMPLE:
+        sample = flat[:: n // _SAMPLE].sort(descending=True).values
+        m = sample.numel()
+        p = k / n
+        r = int(p * m)
+        g = 4 * math.ceil(math.sqrt(m * p * (1 - p))) + 8
+        hi = float(sample[r - g]) if r - g >= 0 else math.inf
+        lo = float(sample[r + g]) if r + g < m else -math.inf
+        inside = flat >= lo
+        n_ge = int(inside.count_nonzero())
+        if hi < math.inf:
+            inside &= flat <= hi
+        cand = flat[inside]
+        if n_ge - cand.numel() < k <= n_ge:  # entries above hi < k <= entries at or above lo
+            return torch.kthvalue(cand, n_ge - k + 1).values
+    return torch.kthvalue(flat, n - k + 1).values
+
+
+def _topk_flat(flat: torch.Tensor, k: int) -> torch.Tensor:
+    """Boolean mask of the k largest entries; ties go to the lower index (as a stable sort would).
+
+    Exact selection without sorting (``flat`` NaN-free): find the k-th largest value t, keep every
+    entry >= t, then drop the highest-index entries == t until exactly k are kept.
+    """
+    n = flat.numel()
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k!r}")
+    if k == 0 or k >= n:
+        return torch.full((n,), k > 0, dtype=torch.bool, device=flat.device)
+    kth = _kth_largest_sampled if flat.device.type == "cpu" else _kth_largest_topk
+    t = kth(flat, k)
+    keep = flat >= t
+    surplus = int(keep.count_nonzero()) - k  # the one host sync when no tie straddles t
+    if surplus:
+        ties = (flat == t).nonzero().reshape(-1)
+        keep[ties[ties.numel() - surplus:]] = False
+    return keep
 
 
 def topk_masks(

@@ -192,46 +192,73 @@ def run_score(args: argparse.Namespace) -> dict:
     return attrs
 
 
-def _common_arguments(p) -> None:
-    p.add_argument("--model", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--width", type=float, default=1.0)
+def _common_arguments(p, single_shot: bool = False) -> None:
+    from .data import DATASETS
+    from .methods import METHODS
+
+    methods = [m for m in METHODS.names() if not single_shot or get_method(m).rounds == 1]
+    p.add_argument("--model", required=True,
+                   help=f"network, a registered model: {', '.join(MODELS.names())}")
+    p.add_argument("--dataset", required=True,
+                   help="a registered dataset (its classes and input shape build theta_0; its "
+                        f"train split gives the scoring examples): {', '.join(DATASETS.names())}")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="width multiplier of the layers (channels, hidden units), > 0 "
+                        "(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
                    help="run seed: theta_0, the scoring examples, the method's seed option "
-                        "(unless --set seed=) and the ablation draw")
-    p.add_argument("--method", required=True)
-    p.add_argument("--n-per-class", type=int, default=10, help="scoring examples per class")
+                        "(unless --set seed=) and the ablation draw (default: %(default)s)")
+    p.add_argument("--method", required=True,
+                   help=("a registered single-shot PaI method: " if single_shot else
+                         "a registered PaI method: ") + ", ".join(methods))
+    p.add_argument("--n-per-class", type=int, default=10,
+                   help="scoring examples per class, drawn from the train split "
+                        "(default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=256,
                    help="scoring batch size: the examples are scored in batches of this size, "
                         "gradients summed (TinyImageNet's 2000 examples in one GraSP batch took "
-                        "12 GB)")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="method options (YAML values)")
-    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+                        "12 GB) (default: %(default)s)")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                   help="method options, values parsed as YAML (seed=N: the method's seed); an "
+                        "option the method does not have is refused")
+    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
+                   help="dataset directory (default: $AUTOSPARSE_DATA, else data_root in "
+                        "config/config.yaml)")
     p.add_argument("--device", default="auto",
                    help="auto (CUDA when available), cpu, cuda or cuda:N: where the method and "
-                        "the AutoS scorer run; masks are written from the CPU either way")
+                        "the AutoS scorer run; masks are written from the CPU either way "
+                        "(default: %(default)s)")
 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("score", help="score theta_0 with a single-shot method; write a score "
-                                     "store (zarr) for `prune --scores`")
-    _common_arguments(p)
+                                     "store (zarr) for prune --scores")
+    _common_arguments(p, single_shot=True)
     p.add_argument("--out", type=Path, required=True, help="score store path (.zarr)")
     p.set_defaults(func=lambda a: print(
         "scoring {scoring_time:.2f}s".format(**run_score(a))) or 0)
 
     p = sub.add_parser("prune", help="prune theta_0 with a PaI method; write a mask store (zarr)")
     _common_arguments(p)
-    p.add_argument("--sparsity", type=float, required=True, help="fraction pruned, in [0, 1)")
-    p.add_argument("--scope", default="global", help="global or local (layer-wise) ranking")
-    p.add_argument("--rounds", type=int, default=None, help="rounds (default: the method's)")
-    p.add_argument("--ablation", default=None, help=f"one of {', '.join(ABLATIONS)}")
+    p.add_argument("--sparsity", type=float, required=True,
+                   help="fraction of the prunable weights removed, in [0, 1)")
+    p.add_argument("--scope", default="global", choices=("global", "local"),
+                   help="rank the scores over all layers together (global) or within each "
+                        "layer (local) (default: %(default)s)")
+    p.add_argument("--rounds", type=int, default=None,
+                   help="pruning rounds, >= 1 (default: the method's own; 1 for a single-shot "
+                        "method)")
+    p.add_argument("--ablation", default=None, choices=ABLATIONS,
+                   help="sanity-check ablation of the mask (default: none): shuffle permutes "
+                        "each layer's mask, reinit keeps the mask and redraws theta_0, invert "
+                        "keeps the lowest-scored weights")
     p.add_argument("--ablation-seed", type=int, default=None,
                    help="shuffle seed (default --seed) / reinit init seed (default --seed+1000)")
-    p.add_argument("--save-scores", action="store_true", help="also store the last scores")
+    p.add_argument("--save-scores", action="store_true",
+                   help="also store the (last round's) scores in the mask store")
     p.add_argument("--scores", type=Path, default=None,
-                   help="threshold the scores of this score store (`autosparse score`) instead "
-                        "of scoring; it must have been made with the same arguments")
+                   help="threshold the scores of this score store (made by autosparse score) "
+                        "instead of scoring; it must have been made with the same arguments")
     p.add_argument("--out", type=Path, required=True, help="mask store path (.zarr)")
     p.set_defaults(func=lambda a: print(
         "achieved sparsity {achieved_sparsity:.6f}, scoring {scoring_time:.2f}s".format(

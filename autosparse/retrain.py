@@ -98,36 +98,59 @@ def save_weights(model, path: str | Path) -> None:
 
 
 def deadline(args: argparse.Namespace) -> float | None:
-    """``--max-runtime`` seconds from the job's start, as a ``time.time()`` deadline."""
+    """``--max-runtime`` seconds from the job's start, as a ``time.time()`` deadline (0: none)."""
     if getattr(args, "max_runtime", None) is None:
         return None
-    if args.max_runtime <= 0:
-        raise ValueError(f"--max-runtime must be > 0 seconds, got {args.max_runtime!r}")
+    if args.max_runtime < 0:
+        raise ValueError(f"--max-runtime must be >= 0 seconds (0: no budget), got "
+                         f"{args.max_runtime!r}")
+    if args.max_runtime == 0:
+        return None
     return STARTED + args.max_runtime
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--width", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=None, help="override the preset's epochs")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override preset fields")
-    p.add_argument("--train-per-class", type=int, default=None, help="class-balanced subset")
-    p.add_argument("--test-per-class", type=int, default=None)
-    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+    from .data import DATASETS
+    from .models import MODELS
+
+    p.add_argument("--model", required=True,
+                   help=f"network, a registered model: {', '.join(MODELS.names())}")
+    p.add_argument("--dataset", required=True,
+                   help=f"a registered dataset: {', '.join(DATASETS.names())}")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="width multiplier of the layers (channels, hidden units), > 0 "
+                        "(default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="run seed: theta_0, the class-balanced subsets and the data order "
+                        "(default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="override the preset's epochs (presets: config/training.yaml)")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                   help="override fields of the training preset, values parsed as YAML "
+                        "(e.g. lr=0.05 batch_size=64)")
+    p.add_argument("--train-per-class", type=int, default=None, metavar="N",
+                   help="train on a class-balanced subset of N examples per class (default: "
+                        "the full train split)")
+    p.add_argument("--test-per-class", type=int, default=None, metavar="N",
+                   help="test on a class-balanced subset of N examples per class (default: "
+                        "the full test split)")
+    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
+                   help="dataset directory (default: $AUTOSPARSE_DATA, else data_root in "
+                        "config/config.yaml)")
     p.add_argument("--max-runtime", type=float, default=None, metavar="SECONDS",
                    help="checkpoint and exit (status 75) before this time budget runs out; the "
                         "same command continues (needs --checkpoint for train, --work or --out "
-                        "for irp)")
+                        "for irp); 0: no budget")
 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("train", help="train a dense or pruned network; write metrics JSON")
     add_training_args(p)
-    p.add_argument("--mask", type=Path, default=None, help="mask store (zarr) to train under")
-    p.add_argument("--checkpoint", type=Path, default=None, help="resumable checkpoint path")
-    p.add_argument("--out", type=Path, default=None, help="metrics JSON path")
+    p.add_argument("--mask", type=Path, default=None,
+                   help="mask store (.zarr) to train under (default: dense)")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="checkpoint file written each epoch; a rerun resumes from it")
+    p.add_argument("--out", type=Path, default=None, help="metrics JSON path to write")
     p.add_argument("--save-weights", type=Path, default=None,
                    help="also write the trained prunable weights (state_dict .pt) here")
     p.set_defaults(func=lambda a: print(

@@ -237,27 +237,42 @@ def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 
 def register_cli(sub) -> None:
+    from .methods import METHODS  # loaded with .irp already
+
+    rules = ("concat stacks the rows, mean averages each weight's score (same weights in every "
+             "input)")
     p = sub.add_parser("survival", help="survival dataset (Parquet) from IRP store(s), Eq. 4")
-    p.add_argument("--irp", nargs="+", type=Path, required=True, help="IRP store(s)")
-    p.add_argument("--rule", default="concat", choices=MERGE_RULES, help="how to merge stores")
-    p.add_argument("--out", type=Path, required=True, help="results/survival/<name>/")
+    p.add_argument("--irp", nargs="+", type=Path, required=True, help="IRP store(s) (.zarr)")
+    p.add_argument("--rule", default="concat", choices=MERGE_RULES,
+                   help=f"how to merge several stores: {rules} (default: %(default)s)")
+    p.add_argument("--out", type=Path, required=True,
+                   help="survival dataset directory to write, e.g. results/survival/<name>/")
     p.set_defaults(func=lambda a: print(f"wrote {build(a.irp, a.out, a.rule)}") or 0)
 
     m = sub.add_parser("survival-merge", help="merge survival datasets into a new one")
-    m.add_argument("--inputs", nargs="+", type=Path, required=True)
-    m.add_argument("--rule", default="concat", choices=MERGE_RULES)
-    m.add_argument("--out", type=Path, required=True)
+    m.add_argument("--inputs", nargs="+", type=Path, required=True,
+                   help="survival dataset directories")
+    m.add_argument("--rule", default="concat", choices=MERGE_RULES,
+                   help=f"how to merge them: {rules} (default: %(default)s)")
+    m.add_argument("--out", type=Path, required=True,
+                   help="survival dataset directory to write")
     m.set_defaults(func=lambda a: print(f"wrote {merge(a.inputs, a.out, a.rule)}") or 0)
 
     t = sub.add_parser("table9", help="CCC of survival scores between IRP runs (App. F)")
-    t.add_argument("--irp", nargs="+", type=Path, required=True)
-    t.add_argument("--out", type=Path, default=None, help="CSV path")
+    t.add_argument("--irp", nargs="+", type=Path, required=True,
+                   help="IRP stores (.zarr) compared pairwise")
+    t.add_argument("--out", type=Path, default=None,
+                   help="also write the table to this CSV path (default: print only)")
     t.set_defaults(func=_cmd_table9)
 
     f = sub.add_parser("fig1", help="Figure 1: survival score vs theta_0 and PaI scores at init")
-    f.add_argument("--irp", type=Path, required=True, help="IRP store")
-    f.add_argument("--methods", nargs="*", default=["snip", "grasp"], help="panel (b) methods")
-    f.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"))
+    f.add_argument("--irp", type=Path, required=True, help="IRP store (.zarr)")
+    f.add_argument("--methods", nargs="*", default=["snip", "grasp"], metavar="METHOD",
+                   help="registered PaI methods scored at theta_0 for panel (b) (default: snip "
+                        f"grasp); one of: {', '.join(METHODS.names())}")
+    f.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
+                   help="dataset directory for the scoring examples (default: $AUTOSPARSE_DATA, "
+                        "else data_root in config/config.yaml)")
     f.add_argument("--out", type=Path, required=True, help="PNG path")
     f.set_defaults(func=_cmd_fig1)
 

@@ -161,15 +161,84 @@ def to_markdown(df: pd.DataFrame, digits: int = 2) -> str:
     return "\n".join([head, sep, *body]) + "\n"
 
 
+_HTML_STYLE = """body{font-family:system-ui,sans-serif;margin:1.5em;max-width:90em;color:#222}
+table{border-collapse:collapse;margin:1em 0;font-size:.9em}
+th,td{border:1px solid #bbb;padding:.3em .6em;vertical-align:top;text-align:left}
+th{background:#eef2f7}tr:nth-child(even) td{background:#f8f9fb}
+code{background:#f1f1f1;padding:0 .2em;border-radius:3px}"""
+
+
+def _inline_html(text: str) -> str:
+    """One line of our Markdown as HTML: ``**bold**``, ```code```, ``<br>`` kept, the rest escaped."""
+    import html
+    import re
+
+    out = html.escape(text, quote=False).replace("&lt;br&gt;", "<br>")
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    return re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", out)
+
+
+def markdown_html(md: str, title: str = "") -> str:
+    """A standalone HTML page of the Markdown our tables and ledger write (headings, paragraphs,
+    ``- `` lists, pipe tables with a header row), for ``snakemake --report`` and browsers."""
+    import html
+    import re
+
+    def cells(line: str) -> list[str]:
+        parts = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        return [_inline_html(c.strip().replace("\\|", "|")) for c in parts]
+
+    body: list[str] = []
+    lines = md.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("|"):
+            block = []
+            while i < len(lines) and lines[i].startswith("|"):
+                block.append(lines[i])
+                i += 1
+            rows = [b for b in block if not re.fullmatch(r"\|(\s*:?-+:?\s*\|)+", b.strip())]
+            head, *rest = rows
+            body.append("<table><thead><tr>" + "".join(f"<th>{c}</th>" for c in cells(head))
+                        + "</tr></thead><tbody>" + "".join(
+                            "<tr>" + "".join(f"<td>{c}</td>" for c in cells(r)) + "</tr>"
+                            for r in rest) + "</tbody></table>")
+            continue
+        if m := re.match(r"(#{1,6}) (.*)", line):
+            level = len(m.group(1))
+            body.append(f"<h{level}>{_inline_html(m.group(2))}</h{level}>")
+        elif line.startswith("- "):
+            items = []
+            while i < len(lines) and lines[i].startswith("- "):
+                items.append(f"<li>{_inline_html(lines[i][2:])}</li>")
+                i += 1
+            body.append("<ul>" + "".join(items) + "</ul>")
+            continue
+        elif line.strip():
+            para = []
+            while i < len(lines) and lines[i].strip() and not re.match(r"[|#]|- ", lines[i]):
+                para.append(_inline_html(lines[i]))
+                i += 1
+            body.append("<p>" + "\n".join(para) + "</p>")
+            continue
+        i += 1
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{_HTML_STYLE}</style></head><body>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
 def write_table(df: pd.DataFrame, out: str | Path, title: str = "", markdown: str | None = None) -> None:
-    """``out`` (CSV) and its ``.md`` sibling (``markdown``, default a plain rendering of ``df``),
-    each written to a temp path and renamed."""
+    """``out`` (CSV) and its ``.md`` and ``.html`` siblings (``markdown``, default a plain
+    rendering of ``df``; the HTML page of it for the report), each written to a temp path and
+    renamed."""
     import os
 
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     md = markdown if markdown is not None else (f"# {title}\n\n" if title else "") + to_markdown(df)
-    for path, text in ((out, df.to_csv(index=False)), (out.with_suffix(".md"), md)):
+    for path, text in ((out, df.to_csv(index=False)), (out.with_suffix(".md"), md),
+                       (out.with_suffix(".html"), markdown_html(md, title or out.stem))):
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(text)
         os.replace(tmp, path)
@@ -198,11 +267,16 @@ def build_table(name: str, inputs: Sequence[str | Path], labels: Mapping | None 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("table", help="gather metrics JSON into a tidy CSV + Markdown table")
-    p.add_argument("--name", required=True, help="table1 ... table9, px_table2")
-    p.add_argument("--metrics", nargs="+", required=True, help="metrics JSON files (or stores)")
-    p.add_argument("--labels", default=None, help="JSON {path: {column: value}} of key labels")
-    p.add_argument("--out", type=Path, required=True, help="CSV path; Markdown goes next to it")
-    p.add_argument("--profile", default="", help="config profile name, stated in the Markdown")
+    p.add_argument("--name", required=True, choices=sorted(TABLE_KIND),
+                   help="which of the paper's tables to build")
+    p.add_argument("--metrics", nargs="+", required=True,
+                   help="metrics JSON files (table9: IRP stores)")
+    p.add_argument("--labels", default=None, metavar="JSON",
+                   help="JSON object {path: {column: value}}: key columns of each input's rows")
+    p.add_argument("--out", type=Path, required=True,
+                   help="CSV path; the Markdown rendering (.md) is written beside it")
+    p.add_argument("--profile", default="",
+                   help="config profile name, stated in the Markdown (default: none)")
 
     def run(a: argparse.Namespace) -> int:
         labels = json.loads(a.labels) if a.labels else None

@@ -29,8 +29,8 @@ METRICS = f"results/metrics/{TARGET}/magnitude/s0.9/seed0.json"
 pytestmark = pytest.mark.slow
 
 
-def start(workdir: Path, target: str, *extra: str) -> subprocess.Popen:
-    (workdir / "overlay.yaml").write_text(yaml.safe_dump(OVERLAY))
+def start(workdir: Path, target: str, *extra: str, overlay: dict = OVERLAY) -> subprocess.Popen:
+    (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
            "--cores", "1", target, *extra, "--configfile", str(REPO / "config/smoke.yaml"),
            str(workdir / "overlay.yaml")]
@@ -39,8 +39,8 @@ def start(workdir: Path, target: str, *extra: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
 
 
-def finish(workdir: Path, target: str, *extra: str) -> str:
-    proc = start(workdir, target, *extra)
+def finish(workdir: Path, target: str, *extra: str, overlay: dict = OVERLAY) -> str:
+    proc = start(workdir, target, *extra, overlay=overlay)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out
     return out
@@ -117,3 +117,24 @@ def test_retrain_killed_under_snakemake_resumes_at_the_epoch_in_progress(tmp_pat
     assert a["test_accuracy"] == b["test_accuracy"]
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
     assert not ckpt.exists()  # removed once the job succeeded
+
+
+def test_time_budget_under_snakemake_stops_and_the_retries_continue(tmp_path):
+    """``irp.max_runtime`` / ``train.max_runtime`` (seconds) with ``retries``: every attempt stops
+    at a committed iteration / epoch (exit 75), Snakemake reruns it, and the last attempt ends
+    bit-identical to a run without a budget; no iteration or epoch is trained twice."""
+    clean, budget = tmp_path / "clean", tmp_path / "budget"
+    for d in (clean, budget):
+        d.mkdir()
+    finish(clean, IRP, METRICS)
+    budgeted = {k: {**v, "max_runtime": 1, "retries": 10} for k, v in OVERLAY.items()}
+    out = finish(budget, IRP, METRICS, overlay=budgeted)
+    assert len(re.findall(r"Trying to restart job", out)) >= 4, out
+    a, b = (zarr.open_group(str(d / IRP), mode="r") for d in (clean, budget))
+    assert a.attrs["test_accuracy"] == b.attrs["test_accuracy"]
+    for layer in a.attrs["layers"]:
+        assert np.array_equal(a["masks"][layer][:], b["masks"][layer][:]), layer
+    m_a, m_b = (json.loads((d / METRICS).read_text()) for d in (clean, budget))
+    assert [h["train_loss"] for h in m_a["history"]] == [h["train_loss"] for h in m_b["history"]]
+    log = (budget / "results/logs/retrain" / TARGET / "magnitude/s0.9/seed0.log").read_text()
+    assert re.findall(r"^epoch (\d+)/6", log, re.M) == ["6"], log  # the last attempt: one epoch

@@ -33,9 +33,13 @@ def draw(name: str, inputs: list[str], labels: dict | None, out: str | Path) -> 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("figure", help="draw one of the paper's figures (PNG)")
-    p.add_argument("--name", required=True)
-    p.add_argument("--inputs", nargs="+", required=True, help="metrics JSON / mask stores / ...")
-    p.add_argument("--labels", default=None, help="JSON {path: {column: value}}")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--name", required=True, choices=sorted(FIGURES), help="which figure to draw")
+    p.add_argument("--inputs", nargs="+", required=True,
+                   help="the figure's inputs: metrics JSON files (fig3, fig6, ablations), "
+                        "mask stores (layerwise, neuron_collapse), an IRP store (fig1), scorer "
+                        "checkpoint(s) then a survival dataset (fig4, fig5)")
+    p.add_argument("--labels", default=None, metavar="JSON",
+                   help="JSON object {path: {column: value}}: key columns of each input")
+    p.add_argument("--out", type=Path, required=True, help="PNG path")
     p.set_defaults(func=lambda a: draw(a.name, a.inputs, json.loads(a.labels) if a.labels
                                        else None, a.out) or print(f"{a.name} -> {a.out}") or 0)

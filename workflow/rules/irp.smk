@@ -1,7 +1,9 @@
 # Iterative rewind pruning (App. A): N x (train -> score -> prune -> rewind) into a zarr store.
 # The partial store lives in results/.work/irp/<run>-<identity>.zarr, not in the output (which
 # Snakemake deletes when a job fails): a rerun after a kill, time limit or preemption continues
-# at the first uncommitted iteration (mid-iteration from the epoch checkpoint).
+# at the first uncommitted iteration (mid-iteration from the epoch checkpoint). With
+# `irp.max_runtime` a job stops at a committed iteration before that many seconds (exit 75) and
+# its retry (`irp.retries`) continues: a SLURM time limit shorter than the run costs nothing.
 
 
 rule irp:
@@ -20,6 +22,9 @@ rule irp:
         mem_mb=config["irp"]["mem_mb"],
         runtime=config["irp"]["runtime"],
         gpu=GPU,
+        # A resource, not a param: changing the budget leaves finished stores up to date.
+        max_runtime_s=config["irp"]["max_runtime"],
+    retries: config["irp"]["retries"]
     shell:
-        RUN + "python -m autosparse irp {params.args} --work results/.work/irp --out {output}"
-        " > {log} 2>&1"
+        RUN + "python -m autosparse irp {params.args} --work results/.work/irp"
+        " --max-runtime {resources.max_runtime_s} --out {output} > {log} 2>&1"

@@ -1,4 +1,5 @@
-# Tables (tidy CSV + Markdown) and figures (seaborn PNG, also in `snakemake --report`).
+# Tables (tidy CSV + Markdown + an HTML page of it), figures (seaborn PNG) and the claims ledger;
+# `snakemake --report report.html` embeds the figures, tables and ledger present.
 
 
 rule table:
@@ -8,6 +9,8 @@ rule table:
     output:
         csv="results/{table}.csv",
         md="results/{table}.md",
+        html=report("results/{table}.html", caption="../report/table.rst", category="Tables",
+                    labels={"table": "{table}"}),
     params:
         labels=lambda w: wc.labels_json(wc.table_inputs(config, w.table)),
         profile=config["profile"],
@@ -29,7 +32,8 @@ rule figure:
     input:
         lambda w: [p for p, _ in wc.figure_inputs(config, w.figure)],
     output:
-        report("results/figures/{figure}.png", caption="../report/{figure}.rst", category="Figures"),
+        report("results/figures/{figure}.png", caption="../report/figure.rst", category="Figures",
+               labels={"figure": "{figure}"}),
     params:
         labels=lambda w: wc.labels_json(wc.figure_inputs(config, w.figure)),
     log:
@@ -52,6 +56,8 @@ rule claims:
     output:
         csv="results/claims.csv",
         md="results/claims.md",
+        html=report("results/claims.html", caption="../report/claims.rst",
+                    category="Claims ledger"),
     params:
         config=json.dumps(config, sort_keys=True, separators=(",", ":")),
     log:

@@ -1,12 +1,15 @@
-# Training with the paper's App. C presets: the dense baseline and every pruned network.
+# Training with the paper's App. C presets: the dense baseline and every pruned network. Epoch
+# checkpoints live outside the outputs (results/.work/<rule>/...): a rerun after a kill continues
+# at the epoch in progress (a checkpoint of another run is refused); removed once the job
+# succeeded. With `train.max_runtime` a job stops after an epoch before that many seconds (exit 75)
+# and its retry (`train.retries`) continues. max_runtime_s is a resource, not a param: changing
+# the budget leaves finished artifacts up to date.
 
 
 rule train_dense:
     output:
         metrics="results/metrics/{target}/dense/seed{seed}.json",
         weights="results/weights/{target}/dense/seed{seed}.pt",
-    params:
-        args=lambda w: wc.train_args(config, w.target, w.seed),
     log:
         "results/logs/train_dense/{target}/seed{seed}.log",
     benchmark:
@@ -18,9 +21,15 @@ rule train_dense:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
         gpu=GPU,
+        max_runtime_s=config["train"]["max_runtime"],
+    retries: config["train"]["retries"]
+    params:
+        args=lambda w: wc.train_args(config, w.target, w.seed),
+        ckpt="results/.work/train_dense/{target}/seed{seed}.pt",
     shell:
         RUN + "python -m autosparse train {params.args} --save-weights {output.weights}"
-        " --out {output.metrics} > {log} 2>&1"
+        " --checkpoint {params.ckpt} --max-runtime {resources.max_runtime_s}"
+        " --out {output.metrics} > {log} 2>&1 && rm -f {params.ckpt}"
 
 
 rule retrain:
@@ -39,11 +48,12 @@ rule retrain:
         mem_mb=config["train"]["mem_mb"],
         runtime=config["train"]["runtime"],
         gpu=GPU,
+        max_runtime_s=config["train"]["max_runtime"],
+    retries: config["train"]["retries"]
     params:
         args=lambda w: wc.train_args(config, w.target, w.seed),
-        # Epoch checkpoint outside the output: a rerun after a kill continues at the epoch in
-        # progress (a checkpoint of another run is refused); removed once the job succeeded.
         ckpt="results/.work/retrain/{target}/{variant}/s{sparsity}/seed{seed}.pt",
     shell:
         RUN + "python -m autosparse train {params.args} --mask {input.mask}"
-        " --checkpoint {params.ckpt} --out {output} > {log} 2>&1 && rm -f {params.ckpt}"
+        " --checkpoint {params.ckpt} --max-runtime {resources.max_runtime_s}"
+        " --out {output} > {log} 2>&1 && rm -f {params.ckpt}"
