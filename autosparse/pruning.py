@@ -193,21 +193,13 @@ def run_score(args: argparse.Namespace) -> dict:
 
 
 def _common_arguments(p, single_shot: bool = False) -> None:
-    from .data import DATASETS
     from .methods import METHODS
+    from .retrain import add_network_args
 
     methods = [m for m in METHODS.names() if not single_shot or get_method(m).rounds == 1]
-    p.add_argument("--model", required=True,
-                   help=f"network, a registered model: {', '.join(MODELS.names())}")
-    p.add_argument("--dataset", required=True,
-                   help="a registered dataset (its classes and input shape build theta_0; its "
-                        f"train split gives the scoring examples): {', '.join(DATASETS.names())}")
-    p.add_argument("--width", type=float, default=1.0,
-                   help="width multiplier of the layers (channels, hidden units), > 0 "
-                        "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help="run seed: theta_0, the scoring examples, the method's seed option "
-                        "(unless --set seed=) and the ablation draw (default: %(default)s)")
+    add_network_args(p, " (its classes and input shape build theta_0; its train split gives "
+                        "the scoring examples)", "theta_0, the scoring examples, the method's "
+                        "seed option (unless --set seed=) and the ablation draw")
     p.add_argument("--method", required=True,
                    help=("a registered single-shot PaI method: " if single_shot else
                          "a registered PaI method: ") + ", ".join(methods))

@@ -109,20 +109,25 @@ def deadline(args: argparse.Namespace) -> float | None:
     return STARTED + args.max_runtime
 
 
-def add_training_args(p: argparse.ArgumentParser) -> None:
+def add_network_args(p: argparse.ArgumentParser, dataset: str, seed: str) -> None:
+    """``--model --dataset --width --seed`` (the network a job builds); ``dataset`` and ``seed``
+    say what the dataset and the run seed feed in that command."""
     from .data import DATASETS
     from .models import MODELS
 
     p.add_argument("--model", required=True,
                    help=f"network, a registered model: {', '.join(MODELS.names())}")
     p.add_argument("--dataset", required=True,
-                   help=f"a registered dataset: {', '.join(DATASETS.names())}")
+                   help=f"a registered dataset{dataset}: {', '.join(DATASETS.names())}")
     p.add_argument("--width", type=float, default=1.0,
                    help="width multiplier of the layers (channels, hidden units), > 0 "
                         "(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
-                   help="run seed: theta_0, the class-balanced subsets and the data order "
-                        "(default: %(default)s)")
+                   help=f"run seed: {seed} (default: %(default)s)")
+
+
+def add_training_args(p: argparse.ArgumentParser) -> None:
+    add_network_args(p, "", "theta_0, the class-balanced subsets and the data order")
     p.add_argument("--epochs", type=int, default=None,
                    help="override the preset's epochs (presets: config/training.yaml)")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
