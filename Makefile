@@ -11,10 +11,13 @@ TARGET ?= results/table4.csv
 .PHONY: setup run test test-slow smoke lint bench
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml
+.venv/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml plugins/*/*/*.py)
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
+	# Snakemake's compact job log (profiles/default selects it). Not editable: Snakemake finds
+	# logger plugins by module scan, which editable installs escape.
+	$(PY) -m pip install -q ./plugins/snakemake-logger-plugin-autosparse
 	touch $@
 
 run: setup

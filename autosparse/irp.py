@@ -494,7 +494,7 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
         rewind(model, init_state)
         ck = ckdir / f"iter{i}.pt"
         res = train(model, train_data, test_data, cfg.train_config(i), masks=current,
-                    checkpoint=ck, log=lambda m: m.startswith("resuming") and log(m),
+                    checkpoint=ck, log=lambda m, i=i: log(f"iter {i}/{cfg.iterations}: {m}"),
                     deadline=deadline)
         t_train = time.perf_counter() - t0
         new, _ = prune_step(model, cfg.criterion, densities[i], current, batches, cfg.scope,

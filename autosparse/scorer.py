@@ -37,7 +37,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import build_model, prunable_modules, prunable_parameters
-from .train import Adam, cpu_fused
+from .train import Adam, cpu_fused, format_duration
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pds
@@ -718,7 +718,8 @@ def train_scorer(
         if log:
             log(f"scorer epoch {epoch}/{config.epochs}: train {config.loss} "
                 f"{rec['train_loss']:.5f}, val mse {rec['val_mse']:.5f}, spearman "
-                f"{rec['val_spearman']:.4f} ({rows / rec['seconds']:.0f} rows/s)")
+                f"{rec['val_spearman']:.4f} ({rows / rec['seconds']:.0f} rows/s, eta "
+                f"{format_duration((time.perf_counter() - t0) / epoch * (config.epochs - epoch))})")
     scorer = Scorer(model.cpu().eval(), config, stats, history,
                     [str(d) for d in ([data] if isinstance(data, (str, os.PathLike)) else data)])
     if out is not None:

@@ -262,7 +262,28 @@ def _save_atomic(obj: dict, path: Path) -> None:
 
 
 def format_duration(s: float) -> str:
+    """``42.0s``, ``3m05s`` or ``2h07m``."""
+    if s >= 3600:
+        return f"{int(s // 3600)}h{int(s % 3600 // 60):02d}m"
     return f"{int(s // 60)}m{int(s % 60):02d}s" if s >= 60 else f"{s:.1f}s"
+
+
+ESTIMATE_STEPS = (1, 4)  # the run's duration is estimated from steps 2-4 (step 1 warms up)
+ESTIMATE_MIN_S = 60.0  # runs estimated shorter than this say nothing
+SLOW_CPU_RUN_S = 600.0  # a CPU run estimated longer than this says how to shorten it
+
+
+def estimate_message(step_s: float, steps: int, epochs: int, device: torch.device) -> str | None:
+    """The estimate a run prints after its first steps (None for a short run)."""
+    total = step_s * steps * epochs
+    if total < ESTIMATE_MIN_S:
+        return None
+    where = "on this CPU" if device.type == "cpu" else f"on {device}"
+    msg = (f"estimate: ~{format_duration(total)} {where} for {epochs} epoch(s) "
+           f"({step_s:.3g} s/step x {steps} steps/epoch, evaluation not counted)")
+    if device.type == "cpu" and total > SLOW_CPU_RUN_S:
+        msg += "; pass fewer epochs (epochs=) or use a GPU"
+    return msg
 
 
 class OutOfTime(Exception):
@@ -387,7 +408,17 @@ def train(
             from tqdm import tqdm
 
             pbar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False)
-        for i in range(0, n, cfg.batch_size):
+        for step, i in enumerate(range(0, n, cfg.batch_size), 1):
+            if epoch == start and step - 1 in ESTIMATE_STEPS:  # steps done so far: 1, then 4
+                if cuda:
+                    torch.cuda.synchronize(device)
+                if step - 1 == ESTIMATE_STEPS[0]:
+                    t_est = time.perf_counter()
+                else:
+                    per_step = (time.perf_counter() - t_est) / (step - 1 - ESTIMATE_STEPS[0])
+                    msg = estimate_message(per_step, steps, cfg.epochs - start, device)
+                    if msg:
+                        log(msg)
             idx = perm[i : i + cfg.batch_size]
             x, y = X[idx], Y[idx]
             if augment:

@@ -211,3 +211,25 @@ def test_a_training_process_does_not_import_torch_dynamo(data_root, tmp_path, mo
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert (tmp_path / "m.json").exists()
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_a_long_cpu_run_says_how_long_before_it_goes_on(mnist, monkeypatch):
+    import importlib
+
+    train_mod = importlib.import_module("autosparse.train")  # the module, not the function
+    cpu = torch.device("cpu")
+    msg = train_mod.estimate_message(0.5, 391, 10, cpu)  # 1955 s
+    assert "~32m35s on this CPU for 10 epoch(s)" in msg and "use a GPU" in msg
+    assert "GPU" not in train_mod.estimate_message(0.5, 391, 1, cpu)  # 196 s: no advice
+    assert train_mod.estimate_message(0.01, 100, 2, cpu) is None  # 2 s: silent
+    assert train_mod.format_duration(7620) == "2h07m"
+    # A real run measures its own steps: with the threshold at 0 it logs one estimate, after
+    # step 4 of the first epoch, and the run is unchanged by it.
+    monkeypatch.setattr(train_mod, "ESTIMATE_MIN_S", 0.0)
+    lines: list[str] = []
+    train, test = _small(mnist)
+    model = autosparse.build_model("lenet_300_100", 10, seed=0)
+    autosparse.train(model, train, test, _cfg(batch_size=60), log=lines.append)
+    estimates = [m for m in lines if m.startswith("estimate:")]
+    assert len(estimates) == 1 and "for 2 epoch(s)" in estimates[0] and "10 steps/epoch" in estimates[0]
+    assert lines.index(estimates[0]) == 0  # before the first epoch's line
