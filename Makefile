@@ -33,4 +33,4 @@ test-slow: setup
 	$(PY) -m pytest -m slow
 
 lint: setup
-	.venv/bin/ruff check autosparse tests benchmarks
+	.venv/bin/ruff check autosparse tests benchmarks plugins

@@ -18,15 +18,17 @@ min_version("9.0")
 sys.path.insert(0, workflow.basedir)
 
 
-# Load autosparse/workflow_{paths,config}.py by path: planning the DAG must not import torch (a
-# no-op run stays ~1 s CPU); the package is imported only when the registry-name cache is stale.
-for _name in ("workflow_paths", "workflow_config"):
+# Load autosparse/workflow_{paths,config}.py and plan.py by path: planning the DAG must not import
+# torch (a no-op run stays ~1 s CPU); the package is imported only when the registry-name cache
+# is stale.
+for _name in ("workflow_paths", "workflow_config", "plan"):
     _spec = importlib.util.spec_from_file_location(
         f"autosparse_{_name}", f"{workflow.basedir}/autosparse/{_name}.py")
     sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(sys.modules[_spec.name])
 wp = sys.modules["autosparse_workflow_paths"]
 wc = sys.modules["autosparse_workflow_config"]
+plan = sys.modules["autosparse_plan"]
 
 
 configfile: f"{workflow.basedir}/config/config.yaml"
@@ -63,6 +65,13 @@ GPU = config.get("gpus_per_job", 0)
 # Prefix of training commands: one local device per job (see autosparse/devices.py).
 _gpus = ",".join(map(str, config.get("local_gpus", [])))
 RUN = f"python -m autosparse.devices --gpus {shlex.quote(_gpus)} -- " if _gpus else ""
+
+
+# Each job's SLURM runtime (minutes) and mem_mb: the cost model of `python -m autosparse plan`
+# (autosparse/plan.py job_resources: estimate x safety factor, x attempt on a retry, capped by
+# the config's <stage>.runtime / <stage>.mem_mb).
+def planned(rule, key):
+    return lambda wildcards, attempt: plan.job_resources(config, rule, wildcards, attempt)[key]
 
 
 report: "workflow/report/workflow.rst"

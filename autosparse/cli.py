@@ -21,6 +21,7 @@ STAGE_COMMANDS = {
     "autosparse.tables": ("table",),
     "autosparse.claims": ("claims",),
     "autosparse.figures": ("figure",),
+    "autosparse.plan": ("plan",),
 }
 
 

@@ -268,12 +268,13 @@ def register_cli(sub) -> None:
     f = sub.add_parser("fig1", help="Figure 1: survival score vs theta_0 and PaI scores at init")
     f.add_argument("--irp", type=Path, required=True, help="IRP store (.zarr)")
     f.add_argument("--methods", nargs="*", default=["snip", "grasp"], metavar="METHOD",
-                   help="registered PaI methods scored at theta_0 for panel (b) (default: snip "
-                        f"grasp); one of: {', '.join(METHODS.names())}")
+                   help="registered PaI methods scored at theta_0, one panel each from (b) "
+                        f"(default: snip grasp); one of: {', '.join(METHODS.names())}")
     f.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
                    help="dataset directory for the scoring examples (default: $AUTOSPARSE_DATA, "
                         "else data_root in config/config.yaml)")
-    f.add_argument("--out", type=Path, required=True, help="PNG path")
+    f.add_argument("--out", type=Path, required=True,
+                   help="PNG path; the PDF and SVG are written beside it (same stem)")
     f.set_defaults(func=_cmd_fig1)
 
 

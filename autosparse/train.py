@@ -47,6 +47,9 @@ class TrainConfig:
     channels_last: bool = True  # on CUDA
     compile: bool = False  # torch.compile the forward + loss on CUDA
     compile_mode: str = "reduce-overhead"  # torch.compile mode; reduce-overhead = CUDA graphs
+    # On CUDA: the whole step (batch gather, augmentation, forward, loss, backward, mask
+    # enforcement, optimizer) replayed as one captured CUDA graph (:class:`CapturedStep`).
+    cuda_graph: bool = False
     progress: bool | None = None  # None: a bar on a terminal, one line per epoch otherwise
 
     def __post_init__(self) -> None:
@@ -140,9 +143,9 @@ class _FunctionalOptimizer:
         self.param_groups[0].update({k: v for k, v in group.items() if k != "params"})
         self.state = [{} for _ in self.params]
         for i, s in state["state"].items():
-            dev = self.params[int(i)].device  # Adam's step count lives on the CPU, as in a
-            self.state[int(i)] = {k: v.to("cpu" if k == "step" else dev)  # fresh torch.optim.Adam
-                                  for k, v in s.items()}
+            dev = self.params[int(i)].device  # Adam's step count lives where a fresh
+            step_dev = dev if self.param_groups[0]["fused"] else "cpu"  # torch.optim.Adam's does
+            self.state[int(i)] = {k: v.to(step_dev if k == "step" else dev) for k, v in s.items()}
 
 
 class SGD(_FunctionalOptimizer):
@@ -159,13 +162,16 @@ class SGD(_FunctionalOptimizer):
                          nesterov=nesterov, fused=fused)
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, lr: torch.Tensor | None = None) -> None:
+        """One update; ``lr`` (a device tensor, fused kernels) overrides the group's float, so
+        that a captured CUDA graph sees each epoch's learning rate."""
         from torch.optim.sgd import sgd
 
         g, idx = self.param_groups[0], self._with_grad()
         bufs = [self.state[i].get("momentum_buffer") for i in idx]
         sgd([self.params[i] for i in idx], [self.params[i].grad for i in idx], bufs,
-            weight_decay=g["weight_decay"], momentum=g["momentum"], lr=g["lr"],
+            weight_decay=g["weight_decay"], momentum=g["momentum"],
+            lr=g["lr"] if lr is None else lr,
             dampening=g["dampening"], nesterov=g["nesterov"], maximize=False, fused=g["fused"])
         if g["momentum"] != 0:
             for i, b in zip(idx, bufs):
@@ -186,15 +192,19 @@ class Adam(_FunctionalOptimizer):
                          fused=fused)
 
     @torch.no_grad()
-    def step(self) -> None:
+    def step(self, lr: torch.Tensor | None = None) -> None:
+        """One update (``lr``: as :meth:`SGD.step`). The step count is float32 on the
+        parameter's device for the fused kernels, else the default dtype on the CPU, as
+        ``torch.optim.Adam`` keeps it."""
         from torch.optim.adam import adam
-        from torch.optim.optimizer import _get_scalar_dtype
 
         g, idx = self.param_groups[0], self._with_grad()
         for i in idx:
             if not self.state[i]:
                 p = self.params[i]
-                self.state[i] = {"step": torch.tensor(0.0, dtype=_get_scalar_dtype(g["fused"])),
+                step = (torch.zeros((), dtype=torch.float32, device=p.device) if g["fused"]
+                        else torch.tensor(0.0, dtype=torch.get_default_dtype()))
+                self.state[i] = {"step": step,
                                  "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                                  "exp_avg_sq": torch.zeros_like(
                                      p, memory_format=torch.preserve_format)}
@@ -202,8 +212,8 @@ class Adam(_FunctionalOptimizer):
         adam([self.params[i] for i in idx], [self.params[i].grad for i in idx],
              [s["exp_avg"] for s in st], [s["exp_avg_sq"] for s in st], [],
              [s["step"] for s in st], amsgrad=False, beta1=g["betas"][0], beta2=g["betas"][1],
-             lr=g["lr"], weight_decay=g["weight_decay"], eps=g["eps"], maximize=False,
-             fused=g["fused"])
+             lr=g["lr"] if lr is None else lr, weight_decay=g["weight_decay"], eps=g["eps"],
+             maximize=False, fused=g["fused"])
 
 
 def cpu_fused(params) -> bool | None:
@@ -213,9 +223,10 @@ def cpu_fused(params) -> bool | None:
     return all(p.device.type == "cpu" and p.dtype == torch.float32 for p in params) or None
 
 
-def make_optimizer(params, cfg: TrainConfig) -> SGD | Adam:
+def make_optimizer(params, cfg: TrainConfig, fused: bool | None = None) -> SGD | Adam:
+    """The optimizer of ``cfg`` (fused kernels where :func:`cpu_fused` says so, or ``fused``)."""
     params = list(params)
-    fused = cpu_fused(params)
+    fused = cpu_fused(params) if fused is None else fused
     if cfg.optimizer == "adam":
         return Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
     momentum = 0.0 if cfg.optimizer == "sgd" else cfg.momentum
@@ -286,6 +297,56 @@ def estimate_message(step_s: float, steps: int, epochs: int, device: torch.devic
     return msg
 
 
+class CapturedStep:
+    """A training step replayed as one CUDA graph (``torch.cuda.CUDAGraph``).
+
+    ``step(idx, off, flip, lr)`` is the whole step on the device: gather the batch ``idx`` of the
+    resident data, augment it with ``off``/``flip``, forward, loss, backward, masks, optimizer.
+    The first :attr:`WARMUP` calls run it eagerly on a side stream (real steps: cuDNN picks its
+    algorithms and the optimizer makes its buffers), the next one captures it into static
+    buffers; every later call copies its inputs into those buffers and replays the graph, one
+    launch per step. Batches of another size (the last, ragged one) run eagerly.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, step, batch_size: int, device: torch.device, log) -> None:
+        self.step, self.batch_size, self.graph, self.calls = step, batch_size, None, 0
+        self.log = log
+        self.idx = torch.zeros(batch_size, dtype=torch.long, device=device)
+        self.off = torch.zeros(2, batch_size, dtype=torch.long, device=device)
+        self.flip = torch.zeros(batch_size, dtype=torch.bool, device=device)
+        self.lr = torch.zeros((), dtype=torch.float32, device=device)
+        self.loss: torch.Tensor | None = None
+
+    def __call__(self, idx: torch.Tensor, off: torch.Tensor | None, flip: torch.Tensor | None,
+                 lr: float) -> torch.Tensor:
+        if len(idx) != self.batch_size:
+            return self.step(idx, off, flip, lr)
+        self.idx.copy_(idx)
+        if off is not None:
+            self.off.copy_(off)
+            self.flip.copy_(flip)
+        self.lr.fill_(lr)
+        off_s, flip_s = (self.off, self.flip) if off is not None else (None, None)
+        if self.graph is None:
+            self.calls += 1
+            if self.calls <= self.WARMUP:
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    loss = self.step(self.idx, off_s, flip_s, self.lr)
+                torch.cuda.current_stream().wait_stream(side)
+                return loss
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):  # records the step; the replay below runs it
+                self.loss = self.step(self.idx, off_s, flip_s, self.lr)
+            self.log(f"captured the training step as one CUDA graph after {self.WARMUP} eager "
+                     "warm-up steps")
+        self.graph.replay()
+        return self.loss
+
+
 class OutOfTime(Exception):
     """A run stopped at its time budget (``--max-runtime``) with its checkpoint written; the same
     command run again continues it (under SLURM: the profile's retries resubmit it)."""
@@ -299,7 +360,7 @@ def past_deadline(deadline: float | None, next_step_s: float) -> bool:
 
 
 # Fields that may differ between a run and its resumption (where and how it is shown).
-RESUMABLE_FIELDS = ("device", "progress", "eval_batch_size")
+RESUMABLE_FIELDS = ("device", "progress", "eval_batch_size", "cuda_graph")
 
 
 def run_identity(model: nn.Module, cfg: TrainConfig, masks: Mapping[str, torch.Tensor] | None,
@@ -362,7 +423,8 @@ def train(
         model.to(memory_format=torch.channels_last)
     enforcer = MaskEnforcer(model, masks)
     enforcer.weights()
-    opt = make_optimizer(model.parameters(), cfg)
+    captured = cuda and cfg.cuda_graph
+    opt = make_optimizer(model.parameters(), cfg, fused=True if captured else None)
     gen = torch.Generator().manual_seed(cfg.seed)
     history: list[dict] = []
     start = 0
@@ -379,16 +441,36 @@ def train(
     def forward_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(model(x), y)
 
-    if cuda and cfg.compile:
+    if cuda and cfg.compile and not captured:
         forward_loss = torch.compile(forward_loss, mode=cfg.compile_mode)
     augment = train_data.spec.augment if cfg.augment is None else cfg.augment
     X = train_data.images.to(device)
     Y = train_data.labels.to(device)
+    fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
+
+    def step(idx: torch.Tensor, off: torch.Tensor | None, flip: torch.Tensor | None,
+             lr: float | torch.Tensor) -> torch.Tensor:
+        """One SGD step on the batch ``idx`` (masked: grads before, weights after the update)."""
+        x, y = X[idx], Y[idx]
+        if augment:
+            x = augment_batch(x, off, flip)
+        x = train_data.normalize(x).contiguous(memory_format=fmt)
+        # autocast's weight cache must be off inside a CUDA graph capture
+        with torch.autocast(device.type, torch.bfloat16, enabled=cuda and cfg.bf16,
+                            cache_enabled=False if captured else None):
+            loss = forward_loss(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        enforcer.grads()
+        opt.step(lr) if isinstance(lr, torch.Tensor) else opt.step()
+        enforcer.weights()
+        return loss.detach()
+
+    run_step = CapturedStep(step, cfg.batch_size, device, log) if captured else step
     if test_data is not None:  # keep the test set resident on the device too
         test_data = ImageTensorDataset(
             test_data.images.to(device), test_data.labels.to(device), test_data.spec, test_data.split
         )
-    fmt = torch.channels_last if (cuda and cfg.channels_last) else torch.contiguous_format
     n = len(Y)
     steps = math.ceil(n / cfg.batch_size)
     bar = sys.stderr.isatty() if cfg.progress is None else cfg.progress
@@ -420,18 +502,9 @@ def train(
                     if msg:
                         log(msg)
             idx = perm[i : i + cfg.batch_size]
-            x, y = X[idx], Y[idx]
-            if augment:
-                x = augment_batch(x, off[:, i : i + cfg.batch_size], flip[i : i + cfg.batch_size])
-            x = train_data.normalize(x).contiguous(memory_format=fmt)
-            with torch.autocast(device.type, torch.bfloat16, enabled=cuda and cfg.bf16):
-                loss = forward_loss(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            enforcer.grads()
-            opt.step()
-            enforcer.weights()
-            loss_sum += loss.detach() * len(y)
+            loss = run_step(idx, off[:, i : i + cfg.batch_size] if augment else None,
+                            flip[i : i + cfg.batch_size] if augment else None, cfg.lr_at(epoch))
+            loss_sum += loss * len(idx)
             if pbar is not None:
                 pbar.update()
         if pbar is not None:

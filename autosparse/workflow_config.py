@@ -23,6 +23,7 @@ except ImportError:  # loaded by file path from the Snakefile, without the (torc
 TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9",
           "px_table2"]
 FIGURES = ["fig1", "fig3", "fig4", "fig5", "fig6", "ablations", "layerwise", "neuron_collapse"]
+FIGURE_FORMATS = (".png", ".pdf", ".svg")  # each figure's files (autosparse.figures.FORMATS)
 ABLATIONS = ("shuffle", "reinit", "invert")
 SCORER_METHOD = "autos"
 
@@ -418,7 +419,7 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
 
 
 def all_targets(config: Mapping) -> list[str]:
-    """Every table (CSV + Markdown) and figure configured under ``experiments``."""
+    """Every table (CSV + Markdown) and figure (PNG, PDF, SVG) configured under ``experiments``."""
     ex = config["experiments"]
     out = []
     for t in TABLES:
@@ -426,7 +427,7 @@ def all_targets(config: Mapping) -> list[str]:
             out += [f"{wp.RESULTS}/{t}.csv", f"{wp.RESULTS}/{t}.md"]
     for f in FIGURES:
         if f in ex or f in ("fig4", "fig5"):
-            out.append(f"{wp.RESULTS}/figures/{f}.png")
+            out += [f"{wp.RESULTS}/figures/{f}{ext}" for ext in FIGURE_FORMATS]
     return out + [f"{wp.RESULTS}/claims.csv", f"{wp.RESULTS}/claims.md"]
 
 

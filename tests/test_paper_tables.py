@@ -75,3 +75,25 @@ def test_table4_layout_has_paper_rows_and_references():
     assert "Noise floor" in md and "0.26 points at the dense accuracy" in md
     assert math.isclose(paper.paper_cells("table4")[("tinyimagenet-resnet18|vgg19", "0.99")]
                         ["value"], 60.04)
+
+
+def test_markdown_names_networks_by_display_name_csv_keeps_registry_names(tmp_path):
+    """Human text says "ResNet-18 / CIFAR-10 (JPEG copy)" (our CIFAR-10 is a lossy JPEG copy);
+    the tidy CSV keeps the registry names."""
+    from autosparse.tables import write_table
+
+    rows = [{"inputs": "grad", "method": "autos", "variant": "autos__sc-x", "sparsity": 0.9,
+             "seed": s, "accuracy": 90.0 + s} for s in (0, 1)]
+    df = with_paper("table2", summarize(_runs(rows)))
+    md = render("table2", df, "cpu")
+    assert "We prune **ResNet-18 / CIFAR-10 (JPEG copy)**" in md
+    assert "cifar10" not in md and "resnet18" not in md
+    out = tmp_path / "table2.csv"
+    write_table(df, out, markdown=md)
+    csv = pd.read_csv(out)
+    assert set(csv["dataset"]) == {"cifar10"} and set(csv["model"]) == {"resnet18"}
+    assert "CIFAR-10 (JPEG copy)" in out.with_suffix(".html").read_text()
+    # another network: the setting names both ours and the paper's in display names
+    other = render("table2", df.assign(model="vgg19_bn", dataset="cifar100"), "cpu")
+    assert "We prune **VGG-19 (BN) / CIFAR-100**; the paper prunes ResNet-18 / CIFAR-10 (our " \
+           "setting differs)" in other  # the paper's CIFAR-10 is the original

@@ -1,6 +1,7 @@
 """Every command in the README's ``bash`` blocks runs as written: Snakemake commands as dry runs
 (``-n`` added, nothing else changed, so a wrong argument order or a broken override fails here),
-``make`` targets as ``make -n``, pytest marker runs as ``--collect-only``."""
+``make`` targets as ``make -n``, pytest marker runs as ``--collect-only``, and the cost plan
+(``python -m autosparse plan ...``: it runs nothing) as it is."""
 
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def test_readme_command_runs_as_written(cmd, tmp_path):
         run = [str(REPO / a) if a.startswith("config/") else a for a in run]
     elif argv[0] == "make":
         run = ["make", "-n", *argv[1:]]
+    elif argv[:4] == ["python", "-m", "autosparse", "plan"]:
+        run = [sys.executable, *argv[1:]]
     elif argv[0].endswith("pytest"):
         run = [sys.executable, "-m", "pytest", "--collect-only", "-q", *argv[1:]]
     else:

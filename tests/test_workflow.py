@@ -295,6 +295,14 @@ def test_dry_run_smoke_all_job_counts(tmp_path):
     assert counts["train_dense"] == len({p for p in plan if "/dense/" in p})
 
 
+def test_dry_run_figure_pdf_and_svg_come_from_the_figure_rule(tmp_path):
+    """The PDF and SVG beside a figure's PNG are outputs of its one figure job."""
+    for ext in ("pdf", "svg"):
+        out = snakemake(tmp_path, f"results/figures/fig3.{ext}", "-n", "--quiet", "rules",
+                        overlays=(WIRED,))
+        assert job_counts(out.stdout).get("figure") == 1, out.stdout
+
+
 def test_dry_run_quick_table4(tmp_path):
     out = snakemake(tmp_path, "results/table4.csv", "-n", "--quiet", "rules", overlays=(WIRED,))
     # 4 sources x 2 backbones x 3 sparsities of AutoS, and SNIP and random beside them

@@ -45,95 +45,133 @@ def _predict(scorer: S.Scorer, rows, stats, before: bool = False) -> np.ndarray:
     return S._predict_array(model.eval(), x, "cpu")
 
 
-def _plane(ax, rows, value, title, norm):
-    import seaborn as sns
+INPUT_NAMES = {"param": r"$\theta_0$ only", "grad": r"$g_0$ only",
+               "param+grad": r"$\theta_0$ and $g_0$"}
+NORMALIZE_NAMES = {"none": "raw inputs", "layer_standardize": "standardised per layer",
+                   "global_standardize": "standardised per network",
+                   "layer_rank": "rank-transformed per layer"}
+
+
+def _plane(ax, rows, value, norm):
+    from . import style
 
     order = np.argsort(value, kind="stable")  # high scores drawn on top
-    sns.scatterplot(x=rows["theta0"][order], y=rows["grad0"][order], hue=value[order],
-                    hue_norm=norm, palette="viridis", s=4, linewidth=0, legend=False, ax=ax,
-                    rasterized=True)
-    ax.set(xlabel=r"$\theta_0$", ylabel=r"$g_0$", title=title)
+    ax.scatter(rows["theta0"][order], rows["grad0"][order], c=value[order], cmap=style.SEQUENTIAL,
+               vmin=norm[0], vmax=norm[1], s=4, linewidths=0, rasterized=True)
+    ax.set(xlabel=r"$\theta_0$", ylabel=r"$g_0$")
 
 
 def _colorbar(fig, axes, norm, label):
     import matplotlib as mpl
 
-    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(*norm), cmap="viridis")
+    from . import style
+
+    sm = mpl.cm.ScalarMappable(norm=mpl.colors.Normalize(*norm), cmap=style.SEQUENTIAL)
     fig.colorbar(sm, ax=axes, shrink=0.85, label=label)
 
 
-def _save(fig, out: PathLike) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp-{os.getpid()}{out.suffix}")
-    fig.savefig(tmp, dpi=150, bbox_inches="tight")
-    os.replace(tmp, out)
-    return out
+def _describe(sc: S.Scorer) -> str:
+    from ..paper import display
+
+    c = sc.config
+    return (f"{display(c.arch)} backbone, inputs {INPUT_NAMES.get(c.inputs, c.inputs)}, "
+            f"{NORMALIZE_NAMES.get(c.normalize, c.normalize)}")
+
+
+def _source(data) -> str:
+    """``" (IRP of LeNet-300-100 / MNIST)"`` from the survival dataset's metadata, if any."""
+    from ..paper import display_target
+    from ..survival import read_metadata
+
+    nets = []
+    for d in [data] if isinstance(data, (str, os.PathLike)) else list(data):
+        try:
+            meta = read_metadata(d)
+        except (FileNotFoundError, KeyError, TypeError, ValueError):
+            continue
+        for src in meta.get("sources", []):
+            a = src.get("attrs", {})
+            if a.get("model") and a.get("dataset"):
+                nets.append(display_target(a["model"], a["dataset"]))
+    nets = list(dict.fromkeys(nets))
+    return f", trained on IRP runs of {' + '.join(nets)}" if nets else ""
 
 
 def figure4(scorer: PathLike | S.Scorer, data: PathLike | Sequence[PathLike], out: PathLike,
             n_points: int = 20000) -> Path:
-    """Fig. 4: ground truth | prediction before training | after training (held-out rows)."""
-    import matplotlib
+    """Fig. 4 (PNG ``out``, PDF and SVG beside it): (a) ground truth | (b) prediction before
+    training | (c) after training, over the (theta_0, g_0) plane of held-out rows."""
+    from . import style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    plt, _ = style.setup()
     sc = S.load_scorer(scorer)
     rows, stats = sample_rows(data, n_points, "val", sc.config.val_percent)
     panels = [("ground truth (survival score)", rows["score"].astype(np.float32)),
-              ("(a) before training", _predict(sc, rows, stats, before=True)),
-              ("(b) after training", _predict(sc, rows, stats))]
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharex=True, sharey=True,
+              ("scorer before training", _predict(sc, rows, stats, before=True)),
+              ("scorer after training", _predict(sc, rows, stats))]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.7), sharex=True, sharey=True,
                              constrained_layout=True)
-    for ax, (title, v) in zip(axes, panels):
-        _plane(ax, rows, v, title, (0.0, 1.0))
+    for ax, (_, v) in zip(axes, panels):
+        _plane(ax, rows, v, (0.0, 1.0))
+    for ax in axes[1:]:
+        ax.set_ylabel("")
+    style.label_panels(axes, [t for t, _ in panels])
     rho = S.spearman(panels[2][1], panels[0][1])
-    fig.suptitle(f"AutoS scorer ({sc.config.arch}, {sc.config.inputs}, "
-                 f"normalize={sc.config.normalize}): validation Spearman {rho:.3f}")
-    _colorbar(fig, axes, (0.0, 1.0), "score")
-    path = _save(fig, out)
-    plt.close(fig)
-    return path
+    fig.suptitle(f"Fig. 4: AutoS scorer ({_describe(sc)}{_source(data)}); "
+                 f"{len(rows['score']):,} held-out weights, Spearman (c) vs (a) {rho:.3f}")
+    _colorbar(fig, axes, (0.0, 1.0), "survival score / predicted score (clipped to [0, 1])")
+    return style.save(fig, out)
 
 
 def figure5(param_scorer: PathLike | S.Scorer, grad_scorer: PathLike | S.Scorer,
             data: PathLike | Sequence[PathLike], out: PathLike, n_points: int = 20000) -> Path:
-    """Fig. 5: grad-only and param-only scorers: prediction over the plane (top) and against
-    their single input, coloured by layer, with the ground truth in grey (bottom)."""
-    import matplotlib
+    """Fig. 5 (PNG ``out``, PDF and SVG beside it): grad-only and param-only scorers: (a), (b)
+    prediction over the plane; (c), (d) prediction against their single input, one colour per
+    layer, with the ground truth in grey behind."""
+    from . import style
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    scorers = [("(a) only grad", S.load_scorer(grad_scorer), "grad0", r"$g_0$"),
-               ("(b) only param", S.load_scorer(param_scorer), "theta0", r"$\theta_0$")]
-    for title, sc, _, _ in scorers:
-        want = "grad" if "grad" in title else "param"
+    plt, _ = style.setup()
+    scorers = [("grad", S.load_scorer(grad_scorer), "grad0", r"$g_0$"),
+               ("param", S.load_scorer(param_scorer), "theta0", r"$\theta_0$")]
+    for want, sc, _, _ in scorers:
         if sc.config.inputs != want:
-            raise ValueError(f"{title} needs a scorer with inputs={want!r}, "
+            raise ValueError(f"the {want}-only scorer needs inputs={want!r}, "
                              f"got {sc.config.inputs!r}")
     rows, stats = sample_rows(data, n_points, "val", scorers[0][1].config.val_percent)
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(2, 2, figsize=(10, 7.5), constrained_layout=True)
-    for j, (title, sc, col, label) in enumerate(scorers):
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7.2), constrained_layout=True)
+    layers = [str(v) for v in rows["layer"]]
+    order = sorted(set(layers), key=layers.count, reverse=True)  # smallest layer drawn last
+    st = style.styles(order, {})
+    titles = []
+    for j, (want, sc, col, label) in enumerate(scorers):
+        name = INPUT_NAMES[want]
         pred = _predict(sc, rows, stats)
-        _plane(axes[0, j], rows, pred, title, (0.0, 1.0))
+        _plane(axes[0, j], rows, pred, (0.0, 1.0))
+        titles.append(f"{name}: prediction")
         ax = axes[1, j]
-        ax.scatter(rows[col], rows["score"], s=3, color="0.75", label="ground truth",
-                   rasterized=True)
-        sns.scatterplot(x=rows[col], y=pred, hue=rows["layer"].astype(str), s=5, linewidth=0,
-                        palette="deep", ax=ax, rasterized=True)  # one curve per layer (normalise)
+        ax.scatter(rows[col], rows["score"], s=3, color="0.72", linewidths=0,
+                   label="ground truth", rasterized=True, zorder=1)
+        lay = np.array(layers)
+        for layer in order:
+            keep = lay == layer
+            ax.scatter(rows[col][keep], pred[keep], s=5, color=st[layer][0], linewidths=0,
+                       label=f"prediction, {layer.removesuffix('.weight')}", rasterized=True,
+                       zorder=2)
         rho = S.spearman(pred, rows["score"])
-        ax.set(xlabel=label, ylabel="score", title=f"{title}: Spearman {rho:.3f}")
-        ax.legend(loc="upper right", frameon=True, markerscale=3, fontsize=7)
-    _colorbar(fig, axes[0], (0.0, 1.0), "predicted score")
-    path = _save(fig, out)
-    plt.close(fig)
-    return path
+        ax.set(xlabel=label, ylabel="score")
+        titles.append(f"{name}: prediction vs {label} (Spearman {rho:.3f})")
+    style.label_panels([axes[0, 0], axes[0, 1], axes[1, 0], axes[1, 1]],
+                       [titles[0], titles[2], titles[1], titles[3]])
+    _colorbar(fig, axes[0], (0.0, 1.0), "predicted score (clipped to [0, 1])")
+    handles, labs = axes[1, 0].get_legend_handles_labels()
+    fig.legend(handles, labs, loc="outside lower center", ncol=min(len(labs), 5),
+               markerscale=3)
+    from ..paper import display
+
+    backbone = display(scorers[0][1].config.arch)
+    fig.suptitle(f"Fig. 5: single-input AutoS scorers ({backbone} backbone{_source(data)}); "
+                 f"{len(rows['score']):,} held-out weights")
+    return style.save(fig, out)
 
 
 __all__ = ["figure4", "figure5", "sample_rows"]

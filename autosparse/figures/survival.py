@@ -1,5 +1,5 @@
 """Figure 1 of the AutoS paper: the survival score (Eq. 4) of an IRP run against (a) theta_0 and
-(b) PaI scores at initialisation (SNIP, GraSP, ...: any registered method)."""
+(b), (c), ... PaI scores at initialisation (SNIP, GraSP, ...: any registered method)."""
 
 from __future__ import annotations
 
@@ -33,60 +33,92 @@ def init_scores(store: str | os.PathLike, methods: Sequence[str], data_root=None
     return out, notes
 
 
+VIOLIN = "0.85"  # light grey: the distributions behind the lines
+
+
 def _pct_rank(x: np.ndarray) -> np.ndarray:
     return pd.Series(x).rank(pct=True).to_numpy()
 
 
+def _bin_means(x: pd.Series, y: pd.Series, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``y`` per quantile bin of ``x`` (at the bins' midpoints)."""
+    q = pd.qcut(x, bins, duplicates="drop")
+    mean = y.groupby(q, observed=True).mean()
+    return np.array([b.mid for b in mean.index], float), mean.to_numpy(float)
+
+
 def figure1(store: str | os.PathLike, out: str | os.PathLike,
             methods: Sequence[str] = ("snip", "grasp"), data_root=None,
-            max_points: int = 20000, seed: int = 0) -> list[str]:
-    """Write Fig. 1 as a PNG: (a) survival score vs theta_0, (b) vs each method's score at init
-    (as a percentile rank, so signed and heavy-tailed scores share an axis). Points are a seeded
-    subsample of ``max_points`` weights; the line is the mean survival score per quantile bin (40 bins).
+            max_points: int = 20000, seed: int = 0, bins: int = 40) -> list[str]:
+    """Write Fig. 1 (PNG ``out``, PDF and SVG beside it): the survival score (Eq. 4) of an IRP
+    run against (a) theta_0 and (b), (c), ... each method's score at initialisation (as a
+    percentile rank, so signed and heavy-tailed scores share an axis).
+
+    The score takes N + 1 levels (weights surviving 0..N iterations). Per level, a violin shows
+    the distribution of the x variable over a seeded subsample of ``max_points`` weights (no
+    jitter); lines are the mean survival score per quantile bin of x (``bins`` bins) of all
+    weights, per layer and over all layers. Panel (a) states how many weights each level holds.
     Returns notes (e.g. skipped methods)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
+    from ..paper import display, display_target
     from ..survival import from_store
+    from . import style
 
+    plt, sns = style.setup()
     df, attrs = from_store(store)
     scores, notes = init_scores(store, methods, data_root)
+    xs = {"theta0": ("initial weight $\\theta_0$", "vs $\\theta_0$")}
     for m, s in scores.items():
-        df[f"{m} (percentile)"] = _pct_rank(s)
+        df[f"{m}_pct"] = _pct_rank(s)
+        xs[f"{m}_pct"] = (f"{display(m)} score at init (percentile rank)", f"vs {display(m)}")
     rng = np.random.default_rng(seed)
     sub = df.iloc[np.sort(rng.choice(len(df), min(max_points, len(df)), replace=False))]
-    xs = ["theta0", *[f"{m} (percentile)" for m in scores]]
-    sns.set_theme(style="whitegrid", context="paper")
-    fig, axes = plt.subplots(1, len(xs), figsize=(4.2 * len(xs), 3.6), squeeze=False)
-    for ax, x in zip(axes[0], xs):
-        jitter = rng.uniform(-0.4, 0.4, len(sub)) / max(int(attrs["N"]), 1)
-        sns.scatterplot(x=sub[x], y=sub["score"] + jitter, hue=sub["layer"].astype(str), s=4,
-                        alpha=0.35, linewidth=0, ax=ax, legend=ax is axes[0][0])
-        bins = pd.qcut(df[x], 40, duplicates="drop")
-        mean = df.groupby(bins, observed=True)["score"].mean()
-        ax.plot([b.mid for b in mean.index], mean.to_numpy(), color="black", lw=1.5,
-                label="bin mean")
-        ax.set_xlabel("initial weight $\\theta_0$" if x == "theta0" else f"{x} at init")
-        ax.set_ylabel("survival score (Eq. 4)")
-    axes[0][0].legend(loc="upper right", markerscale=3, fontsize=7, title="layer",
-                      title_fontsize=7, framealpha=0.8)
-    axes[0][0].set_title("(a) survival vs $\\theta_0$")
-    for ax, m in zip(axes[0][1:], scores):
-        ax.set_title(f"(b) survival vs {m}")
-    title = (f"IRP {attrs['criterion']} N={attrs['N']}: {attrs['model']} / {attrs['dataset']}")
+    levels = np.sort(df["score"].unique())
+    gap = float(np.min(np.diff(levels))) if len(levels) > 1 else 1.0
+    layers = list(dict.fromkeys(df["layer"].astype(str)))
+    colours = style.styles(layers, {})
+    fig, axes = plt.subplots(1, len(xs), figsize=(3.9 * len(xs), 3.5), squeeze=False,
+                             sharey=True, constrained_layout=True)
+    axes = list(axes[0])
+    for ax, x in zip(axes, xs):
+        sns.violinplot(x=sub[x].to_numpy(float), y=sub["score"].to_numpy(float), orient="h",
+                       native_scale=True, cut=0, inner=None, density_norm="width",
+                       width=0.85 * gap, color=VIOLIN, linewidth=0.6, linecolor="0.45", ax=ax,
+                       zorder=1)
+        # all layers pooled: a wide black line under the per-layer lines, so that a layer
+        # holding most weights (whose line matches the pooled one) stays visible on top of it
+        mx, my = _bin_means(df[x], df["score"], bins)
+        ax.plot(mx, my, color="black", lw=3.0, zorder=4, solid_capstyle="round")
+        for name in layers:
+            rows = df[df["layer"].astype(str) == name]
+            mx, my = _bin_means(rows[x], rows["score"], max(2, min(bins, len(rows) // 50)))
+            ax.plot(mx, my, color=colours[name][0], lw=1.3, marker="o", ms=2.2, zorder=5)
+        ax.set_xlabel(xs[x][0])
+        ax.set_ylim(levels[0] - 0.6 * gap, levels[-1] + 0.6 * gap)
+    n_iter = int(attrs["N"])
+    step = max(1, int(np.ceil(len(levels) / 11)))
+    counts = df["score"].value_counts()
+    axes[0].set_yticks(levels[::step])
+    axes[0].set_yticklabels([f"{v:.2f}\n(n = {int(counts[v]):,})" for v in levels[::step]],
+                            fontsize=7)
+    axes[0].set_ylabel("survival score (Eq. 4)\nn: weights at that level")
+    style.label_panels(axes, [t for _, t in xs.values()])
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Patch(facecolor=VIOLIN, edgecolor="0.45", lw=0.6,
+                     label=f"x per level (violin, {len(sub):,} weights)"),
+               Line2D([], [], color="black", lw=3.0, label="mean score, all layers"),
+               *[Line2D([], [], color=colours[n][0], lw=1.3, marker="o", ms=2.2,
+                        label=f"mean score, {n.removesuffix('.weight')}") for n in layers]]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               title=f"lines: per quantile bin of x\n(up to {bins} bins)", borderaxespad=0.0)
+    width = (attrs.get("config") or {}).get("width")
+    title = (f"Fig. 1: survival score of an IRP run ({display(attrs['criterion'])} criterion, "
+             f"N = {n_iter} iterations), {display_target(attrs['model'], attrs['dataset'], width)}")
     if notes:
         title += "\n" + "; ".join(notes)
-    fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=150)
-    plt.close(fig)
-    os.replace(tmp, out)
+    fig.suptitle(title)
+    style.save(fig, out)
     return notes
 
 

@@ -55,7 +55,7 @@ def _setting(name: str, df: pd.DataFrame, profile: str) -> list[str]:
     model, dataset = str(src["model"].iloc[0]), str(src["dataset"].iloc[0])
     width = float(src["width"].iloc[0]) if "width" in src else 1.0
     ours = f"{display(model)} / {display(dataset)}" + (f" at width {width:g}" if width != 1 else "")
-    theirs = f"{display(lay.model)} / {display(lay.dataset)}"
+    theirs = f"{display(lay.model, paper=True)} / {display(lay.dataset, paper=True)}"
     same = (model, dataset, width) == (lay.model, lay.dataset, 1.0)
     lines = [f"Profile `{profile or '?'}`. We prune **{ours}**" +
              ("" if same else f"; the paper prunes {theirs} (our setting differs)") + "."]

@@ -19,8 +19,8 @@ rule irp:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["irp"]["mem_mb"],
-        runtime=config["irp"]["runtime"],
+        mem_mb=planned("irp", "mem_mb"),
+        runtime=planned("irp", "runtime"),
         gpu=GPU,
         # A resource, not a param: changing the budget leaves finished stores up to date.
         max_runtime_s=config["irp"]["max_runtime"],

@@ -18,8 +18,8 @@ rule score:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["prune"]["mem_mb"],
-        runtime=config["prune"]["runtime"],
+        mem_mb=planned("score", "mem_mb"),
+        runtime=planned("score", "runtime"),
         gpu=GPU,
     shell:
         RUN + "python -m autosparse score {params.args} --out {output} > {log} 2>&1"
@@ -40,8 +40,8 @@ rule prune:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["prune"]["mem_mb"],
-        runtime=config["prune"]["runtime"],
+        mem_mb=planned("prune", "mem_mb"),
+        runtime=planned("prune", "runtime"),
         gpu=GPU,
     shell:
         RUN + "python -m autosparse prune {params.args} --out {output} > {log} 2>&1"

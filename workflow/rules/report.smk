@@ -1,4 +1,4 @@
-# Tables (tidy CSV + Markdown + an HTML page of it), figures (seaborn PNG) and the claims ledger;
+# Tables (tidy CSV + Markdown + an HTML page of it), figures (PNG, PDF, SVG) and the claims ledger;
 # `snakemake --report report.html` embeds the figures, tables and ledger present.
 
 
@@ -32,8 +32,10 @@ rule figure:
     input:
         lambda w: [p for p, _ in wc.figure_inputs(config, w.figure)],
     output:
-        report("results/figures/{figure}.png", caption="../report/figure.rst", category="Figures",
-               labels={"figure": "{figure}"}),
+        png=report("results/figures/{figure}.png", caption="../report/figure.rst",
+                   category="Figures", labels={"figure": "{figure}"}),
+        pdf="results/figures/{figure}.pdf",   # written beside the PNG by the figure CLI
+        svg="results/figures/{figure}.svg",
     params:
         labels=lambda w: wc.labels_json(wc.figure_inputs(config, w.figure)),
     log:
@@ -47,7 +49,7 @@ rule figure:
         runtime=10,
     shell:
         "python -m autosparse figure --name {wildcards.figure} --inputs {input} --labels {params.labels:q}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.png} > {log} 2>&1"
 
 
 rule claims:

@@ -18,8 +18,8 @@ rule train_dense:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
+        mem_mb=planned("train_dense", "mem_mb"),
+        runtime=planned("train_dense", "runtime"),
         gpu=GPU,
         max_runtime_s=config["train"]["max_runtime"],
     retries: config["train"]["retries"]
@@ -45,8 +45,8 @@ rule retrain:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["train"]["mem_mb"],
-        runtime=config["train"]["runtime"],
+        mem_mb=planned("retrain", "mem_mb"),
+        runtime=planned("retrain", "runtime"),
         gpu=GPU,
         max_runtime_s=config["train"]["max_runtime"],
     retries: config["train"]["retries"]

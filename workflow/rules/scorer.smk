@@ -16,8 +16,8 @@ rule scorer:
         "../../envs/autosparse.yaml"
     threads: config["train"]["threads"]
     resources:
-        mem_mb=config["scorer"]["mem_mb"],
-        runtime=config["scorer"]["runtime"],
+        mem_mb=planned("scorer", "mem_mb"),
+        runtime=planned("scorer", "runtime"),
         gpu=GPU,
     shell:
         RUN + "python -m autosparse scorer-train --data {input} {params.args} --out {output} > {log} 2>&1"

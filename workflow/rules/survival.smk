@@ -13,7 +13,7 @@ rule survival:
     conda:
         "../../envs/autosparse.yaml"
     resources:
-        mem_mb=config["scorer"]["mem_mb"],
-        runtime=config["scorer"]["runtime"],
+        mem_mb=planned("survival", "mem_mb"),
+        runtime=planned("survival", "runtime"),
     shell:
         "python -m autosparse survival --irp {input} --out {output} > {log} 2>&1"

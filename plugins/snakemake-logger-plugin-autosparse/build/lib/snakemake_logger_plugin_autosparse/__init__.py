@@ -19,6 +19,7 @@ from snakemake_interface_logger_plugins.base import LogHandlerBase
 from snakemake_interface_logger_plugins.common import LogEvent
 
 SILENT = {LogEvent.WORKFLOW_STARTED, LogEvent.JOB_STARTED, LogEvent.JOB_FINISHED}
+CHATTER = {"Select jobs to execute..."}  # the scheduler's note before every round of jobs
 
 
 def duration(s: float) -> str:
@@ -45,6 +46,8 @@ class LogHandler(LogHandlerBase):
     def line(self, rec: LogRecord) -> str | None:
         """The text printed for ``rec`` (None: nothing)."""
         event = getattr(rec, "event", None)
+        if event is None and rec.getMessage() in CHATTER and not self.common_settings.dryrun:
+            return None
         if self.common_settings.dryrun or event in (LogEvent.JOB_ERROR, None, LogEvent.RUN_INFO):
             return self.default.format(rec)
         if event == LogEvent.JOB_INFO:
@@ -60,7 +63,7 @@ class LogHandler(LogHandlerBase):
             parts = []
             for jobid in self.finished:
                 rule, wildcards, start = self.jobs.pop(jobid, ("job", f"id={jobid}", now))
-                parts.append(f"{rule} {wildcards}  {duration(now - start)}".rstrip())
+                parts.append(" ".join(filter(None, (rule, wildcards))) + f"  {duration(now - start)}")
             self.finished.clear()
             eta = f"eta ~{duration(elapsed / done * (total - done))}" if 0 < done < total else "done"
             return (f"[{time.strftime('%H:%M:%S')}] {done:>{len(str(total))}}/{total} "
