@@ -79,7 +79,8 @@ def _describe(sc: S.Scorer) -> str:
 
 
 def _source(data) -> str:
-    """``" (IRP of LeNet-300-100 / MNIST)"`` from the survival dataset's metadata, if any."""
+    """``"trained on IRP runs of LeNet-300-100 / MNIST; "`` from the survival dataset's
+    metadata (empty when it names none)."""
     from ..paper import display_target
     from ..survival import read_metadata
 
@@ -94,7 +95,7 @@ def _source(data) -> str:
             if a.get("model") and a.get("dataset"):
                 nets.append(display_target(a["model"], a["dataset"]))
     nets = list(dict.fromkeys(nets))
-    return f", trained on IRP runs of {' + '.join(nets)}" if nets else ""
+    return f"trained on IRP runs of {' + '.join(nets)}; " if nets else ""
 
 
 def figure4(scorer: PathLike | S.Scorer, data: PathLike | Sequence[PathLike], out: PathLike,
@@ -117,9 +118,9 @@ def figure4(scorer: PathLike | S.Scorer, data: PathLike | Sequence[PathLike], ou
         ax.set_ylabel("")
     style.label_panels(axes, [t for t, _ in panels])
     rho = S.spearman(panels[2][1], panels[0][1])
-    fig.suptitle(f"Fig. 4: AutoS scorer ({_describe(sc)}{_source(data)}); "
-                 f"{len(rows['score']):,} held-out weights, Spearman (c) vs (a) {rho:.3f}")
-    _colorbar(fig, axes, (0.0, 1.0), "survival score / predicted score (clipped to [0, 1])")
+    fig.suptitle(f"Fig. 4: AutoS scorer ({_describe(sc)})\n{_source(data)}"
+                 f"{len(rows['score']):,} held-out weights; Spearman of (c) vs (a): {rho:.3f}")
+    _colorbar(fig, axes, (0.0, 1.0), "score (clipped to [0, 1])")
     return style.save(fig, out)
 
 
@@ -169,7 +170,7 @@ def figure5(param_scorer: PathLike | S.Scorer, grad_scorer: PathLike | S.Scorer,
     from ..paper import display
 
     backbone = display(scorers[0][1].config.arch)
-    fig.suptitle(f"Fig. 5: single-input AutoS scorers ({backbone} backbone{_source(data)}); "
+    fig.suptitle(f"Fig. 5: single-input AutoS scorers ({backbone} backbone)\n{_source(data)}"
                  f"{len(rows['score']):,} held-out weights")
     return style.save(fig, out)
 
