@@ -55,13 +55,38 @@ wildcard_constraints:
 # The data root reaches every job through $AUTOSPARSE_DATA (read by autosparse.data), not as a
 # rule parameter: moving the data must not make every artifact out of date.
 os.environ["AUTOSPARSE_DATA"] = str(wc.data_root(config, workflow.basedir))
+# ... and the jobs' CPU thread count through $AUTOSPARSE_THREADS (see THREADS below).
+os.environ["AUTOSPARSE_THREADS"] = str(config["train"]["threads"])
 
 
 envvars:
     "AUTOSPARSE_DATA",
+    "AUTOSPARSE_THREADS",
 
 
 GPU = config.get("gpus_per_job", 0)
+# Threads. Every job computes with train.threads CPU threads (AUTOSPARSE_THREADS: the CLI sets
+# OMP_NUM_THREADS from it before torch loads, where Snakemake exports the rule's `threads`), so a
+# job's numerics never depend on --cores. A rule's `threads` is only its claim on --cores:
+# train.threads, except when run locally with more --cores than the machine has CPUs
+# (`snakemake --cores 8` on 2 cores ran 8 jobs on 2 CPUs, the smoke DAG 23 % slower:
+# benchmarks/RESULTS.md); then each job claims cores / CPUs times as much, so that no more jobs
+# than CPUs run at once and the same command is fast on 2 cores and on 64.
+THREADS = config["train"]["threads"]
+
+
+def _claim(threads: int) -> int:
+    try:
+        cores = workflow.cores if workflow.local_exec else None
+    except Exception:  # no --cores given (a dry run, --report): nothing is scheduled
+        cores = None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if not cores or not cpus or cores <= cpus:
+        return threads
+    return max(threads, threads * cores // cpus)
+
+
+JOB_THREADS = _claim(THREADS)
 # Prefix of training commands: one local device per job (see autosparse/devices.py).
 _gpus = ",".join(map(str, config.get("local_gpus", [])))
 RUN = f"python -m autosparse.devices --gpus {shlex.quote(_gpus)} -- " if _gpus else ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # Stage modules contributing subcommands, in the order of the paper's pipeline, and the
@@ -50,6 +51,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    # A DAG job computes with the config's thread count (the Snakefile's AUTOSPARSE_THREADS),
+    # not with the OMP_NUM_THREADS Snakemake derives from its scheduling claim; set before torch
+    # loads (build_parser imports the stage module).
+    if threads := os.environ.get("AUTOSPARSE_THREADS"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ[var] = threads
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     try:
         return int(args.func(args) or 0)

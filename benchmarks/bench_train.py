@@ -8,6 +8,8 @@ whole epochs after one warm-up epoch (compilation and caches excluded).
     python benchmarks/bench_train.py --case lenet_mnist          # CPU goal >= 5x
     python benchmarks/bench_train.py --case resnet18_cifar --width 0.25   # CPU goal >= 1.2x
     python benchmarks/bench_train.py --case resnet18_cifar --device cuda --width 1 --compile
+    python benchmarks/bench_train.py --case resnet18_cifar --device cuda --width 1 --compile \
+        --cuda-graph --skip-naive    # the whole step as one CUDA graph vs forward+loss compiled
 """
 
 from __future__ import annotations
@@ -95,6 +97,9 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile our model (CUDA)")
     ap.add_argument("--compile-mode", default="reduce-overhead")
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--cuda-graph", action="store_true",
+                    help="also time the whole training step captured as one CUDA graph "
+                         "(cuda_graph=True, no torch.compile) against the run above")
     args = ap.parse_args()
 
     model_name, dataset = CASES[args.case]
@@ -119,6 +124,12 @@ def main() -> None:
           f"({args.compile_mode}), workers={workers}")
     ours = ours_epochs(fresh(), ds, cfg, args.epochs)
     print(f"autosparse trainer: {ours:12,.0f} img/s")
+    if args.cuda_graph:
+        cfg_graph = autosparse.preset(model_name, dataset, batch_size=args.batch_size,
+                                      device=args.device, cuda_graph=True, progress=False, seed=0)
+        graph = ours_epochs(fresh(), ds, cfg_graph, args.epochs)
+        print(f"captured whole step: {graph:11,.0f} img/s")
+        print(f"ratio to the above : {graph / ours:12.2f}x")
     if not args.skip_naive:
         naive = naive_epochs(fresh(), ds, ds.spec.augment, cfg, device, args.epochs, workers)
         print(f"naive reference   : {naive:12,.0f} img/s")

@@ -3,12 +3,16 @@
 #   1. the paper-scale smoke DAG (config/paper_smoke.yaml: full-width ResNet-18 and the paper's
 #      scorer, one epoch per training), timed job by job;
 #   2. the tests that need a GPU (pytest -m gpu);
-#   3. the scoring cost of every method on the GPU (bench_scoring.py --device cuda).
+#   3. the scoring cost of every method on the GPU (bench_scoring.py --device cuda);
+#   4. issue 15's figures: full ResNet-18 / CIFAR-10 training at batch 128 with the whole step
+#      captured as one CUDA graph vs forward+loss compiled (bench_train.py --cuda-graph), exact
+#      top-k on the device vs the sort (bench_topk.py), the paper scorer's inference in weights/s
+#      (bench_scorer.py --device cuda).
 # Usage, from the repository root:
 #   AUTOSPARSE_DATA=<data root> bash benchmarks/gpu_check.sh <out dir>
 # Wheels in .whl/ (packages the machine lacks: snakemake, zarr, ...) are installed to /tmp/site
-# first; PARTS (default "dag tests bench") picks the parts, DAG_LIMIT / TEST_LIMIT / BENCH_LIMIT
-# cap each in seconds.
+# first; PARTS (default "dag tests bench speed") picks the parts, DAG_LIMIT / TEST_LIMIT /
+# BENCH_LIMIT / SPEED_LIMIT cap each in seconds.
 set -u
 OUT=${1:-gpu-check}
 mkdir -p "$OUT"
@@ -21,7 +25,7 @@ if ! command -v python >/dev/null; then  # the rules call `python`
   mkdir -p /tmp/pybin && printf '#!/bin/sh\nexec python3 "$@"\n' >/tmp/pybin/python
   chmod +x /tmp/pybin/python && export PATH=/tmp/pybin:$PATH
 fi
-PARTS=${PARTS:-dag tests bench}
+PARTS=${PARTS:-dag tests bench speed}
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}  # benchmarks/*.py import autosparse
 export PYTHONUNBUFFERED=1 AUTOSPARSE_CACHE=${AUTOSPARSE_CACHE:-/tmp/autosparse-cache}
 {
@@ -43,8 +47,8 @@ fi
 
 if [[ " $PARTS " == *" tests "* ]]; then
 t0=$(date +%s)
-timeout "${TEST_LIMIT:-90}" python -m pytest -q -p no:cacheprovider -m gpu \
-  tests/test_prune_cli.py tests/test_autos.py >"$OUT/pytest_gpu.log" 2>&1
+timeout "${TEST_LIMIT:-240}" python -m pytest -q -p no:cacheprovider -m gpu \
+  tests/test_prune_cli.py tests/test_autos.py tests/test_train.py tests/test_topk.py >"$OUT/pytest_gpu.log" 2>&1
 echo "pytest -m gpu: rc $? wall $(($(date +%s) - t0)) s; $(tail -1 "$OUT/pytest_gpu.log")" |
   tee -a "$OUT/summary.txt"
 fi
@@ -56,4 +60,16 @@ timeout "${BENCH_LIMIT:-90}" python benchmarks/bench_scoring.py --device cuda \
   magnitude magnitude_after_training grasp synflow iter_snip px ntk_sap npb \
   >"$OUT/bench_scoring.log" 2>&1
 echo "bench_scoring --device cuda: rc $? wall $(($(date +%s) - t0)) s" | tee -a "$OUT/summary.txt"
+fi
+
+if [[ " $PARTS " == *" speed "* ]]; then
+t0=$(date +%s)
+{
+  timeout "${SPEED_LIMIT:-240}" python benchmarks/bench_train.py --case resnet18_cifar \
+    --device cuda --width 1 --epochs 2 --compile --cuda-graph --skip-naive
+  timeout 60 python benchmarks/bench_topk.py --repeats 5
+  timeout 90 python benchmarks/bench_scorer.py --device cuda
+} >"$OUT/bench_speed.log" 2>&1
+echo "speed (train graph, top-k, scorer): rc $? wall $(($(date +%s) - t0)) s" |
+  tee -a "$OUT/summary.txt"
 fi

@@ -33,7 +33,8 @@ const rows = () => [...document.querySelectorAll("nav table tbody tr")];
 async function goto(cat) {  // the breadcrumb's "Results" first, when inside a category
   const up = nav("Results");
   if (up) { up.click(); await sleep(300); }
-  nav(cat).click(); await sleep(300);
+  if (rows().length) return;  // a report of one category: "Results" lists its results directly
+  (nav(cat) || nav("Results")).click(); await sleep(300);
 }
 async function open(cat, i) {
   await goto(cat);
@@ -130,16 +131,19 @@ def test_every_view_renders(probed):
 
 
 def test_a_screenshot_of_a_figure_view_is_not_blank(probed, tmp_path):
+    """Fig. 3 (else the first figure; a run without figures, e.g. ``make run``: its first
+    table) as a reader sees it."""
     _, page, seen = probed
     figures = [s["label"] for s in seen if s["category"] == "Figures"]
-    figure = "fig3" if "fig3" in figures else figures[0]
+    view = (f"Figures/{'fig3' if 'fig3' in figures else figures[0]}" if figures
+            else f"{seen[0]['category']}/{seen[0]['label']}")
     shot = Path(os.environ.get("AUTOSPARSE_REPORT_SCREENSHOT", tmp_path / "report.png"))
-    chromium(f"--screenshot={shot}", page.as_uri() + f"#show=Figures/{figure}")
-    view = np.asarray(Image.open(shot).convert("HSV"), dtype=float)[:, 400:]  # right of the menu
-    assert view.shape == (1000, 1200, 3)
-    assert ((view[..., 2] < 200) | (view[..., 1] > 50)).mean() > 0.005, "a blank view"
-    # The figure's coloured curves and points (a table or the ledger is grey on white).
-    assert ((view[..., 1] > 100) & (view[..., 2] > 60)).mean() > 2e-4, "no figure in view"
+    chromium(f"--screenshot={shot}", page.as_uri() + f"#show={view}")
+    hsv = np.asarray(Image.open(shot).convert("HSV"), dtype=float)[:, 400:]  # right of the menu
+    assert hsv.shape == (1000, 1200, 3)
+    assert ((hsv[..., 2] < 200) | (hsv[..., 1] > 50)).mean() > 0.005, "a blank view"
+    if figures:  # the figure's coloured curves and points (a table is grey on white)
+        assert ((hsv[..., 1] > 100) & (hsv[..., 2] > 60)).mean() > 2e-4, "no figure in view"
 
 
 def test_the_probe_decodes_what_the_report_embeds(probed):

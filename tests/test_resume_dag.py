@@ -89,7 +89,8 @@ def test_irp_killed_under_snakemake_resumes_at_the_iteration_in_progress(tmp_pat
     assert not (killed / IRP).exists()  # the output appears only when complete
     out = rerun(killed, IRP)
     log = (killed / "results/logs/irp" / (Path(IRP).stem + ".log")).read_text()
-    redone = [int(m) for m in re.findall(r"^iter (\d+)/4", log, re.M)]
+    redone = [int(m) for m in re.findall(r"^iter (\d+)/4 density", log, re.M)]  # completed
+    print(f"IRP killed with {done}/4 iterations committed; the rerun trained iterations {redone}")
     assert redone == list(range(done + 1, 5)), (log, out)  # committed iterations not redone
     assert re.search(r"resuming at iteration \d+/4", log)
     a, b = (zarr.open_group(str(d / IRP), mode="r") for d in (clean, killed))
@@ -112,6 +113,8 @@ def test_retrain_killed_under_snakemake_resumes_at_the_epoch_in_progress(tmp_pat
     m = re.search(r"resuming from .* at epoch (\d+)/6", log)
     assert m, (log, out)
     trained = [int(e) for e in re.findall(r"^epoch (\d+)/6", log, re.M)]
+    print(f"retraining killed after epoch {m.group(1)}/6 was checkpointed; the rerun trained "
+          f"epochs {trained}")
     assert trained == list(range(int(m.group(1)) + 1, 7))  # only the epochs not checkpointed
     a, b = (json.loads((d / METRICS).read_text()) for d in (clean, killed))
     assert a["test_accuracy"] == b["test_accuracy"]
@@ -126,8 +129,11 @@ def test_time_budget_under_snakemake_stops_and_the_retries_continue(tmp_path):
     clean, budget = tmp_path / "clean", tmp_path / "budget"
     for d in (clean, budget):
         d.mkdir()
-    finish(clean, IRP, METRICS)
-    budgeted = {k: {**v, "max_runtime": 1, "retries": 10} for k, v in OVERLAY.items()}
+    # full MNIST: an epoch (~1.5 s) outlasts the 1 s budget, so each attempt trains one epoch
+    # (IRP: 4 iterations x 3 epochs = 12 attempts)
+    full = {k: {**v, "train_per_class": None} for k, v in OVERLAY.items()}
+    finish(clean, IRP, METRICS, overlay=full)
+    budgeted = {k: {**v, "max_runtime": 1, "retries": 20} for k, v in full.items()}
     out = finish(budget, IRP, METRICS, overlay=budgeted)
     assert len(re.findall(r"Trying to restart job", out)) >= 4, out
     a, b = (zarr.open_group(str(d / IRP), mode="r") for d in (clean, budget))

@@ -17,7 +17,7 @@ rule irp:
         "results/benchmarks/irp/{irp}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("irp", "mem_mb"),
         runtime=planned("irp", "runtime"),

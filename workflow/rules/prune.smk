@@ -16,7 +16,7 @@ rule score:
         "results/benchmarks/score/{target}/{variant}/seed{seed}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("score", "mem_mb"),
         runtime=planned("score", "runtime"),
@@ -38,7 +38,7 @@ rule prune:
         "results/benchmarks/prune/{target}/{variant}/s{sparsity}/seed{seed}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("prune", "mem_mb"),
         runtime=planned("prune", "runtime"),

@@ -23,6 +23,7 @@ rule table:
     resources:
         mem_mb=1000,
         runtime=10,
+    threads: JOB_THREADS
     shell:
         "python -m autosparse table --name {wildcards.table} --metrics {input.metrics}"
         " --labels {params.labels:q} --profile {params.profile} --out {output.csv} > {log} 2>&1"
@@ -47,6 +48,7 @@ rule figure:
     resources:
         mem_mb=2000,
         runtime=10,
+    threads: JOB_THREADS
     shell:
         "python -m autosparse figure --name {wildcards.figure} --inputs {input} --labels {params.labels:q}"
         " --out {output.png} > {log} 2>&1"
@@ -71,5 +73,6 @@ rule claims:
     resources:
         mem_mb=2000,
         runtime=10,
+    threads: JOB_THREADS
     shell:
         "python -m autosparse claims --config-json {params.config:q} --out {output.csv} > {log} 2>&1"

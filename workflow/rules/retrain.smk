@@ -16,7 +16,7 @@ rule train_dense:
         "results/benchmarks/train_dense/{target}/seed{seed}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("train_dense", "mem_mb"),
         runtime=planned("train_dense", "runtime"),
@@ -43,7 +43,7 @@ rule retrain:
         "results/benchmarks/retrain/{target}/{variant}/s{sparsity}/seed{seed}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("retrain", "mem_mb"),
         runtime=planned("retrain", "runtime"),

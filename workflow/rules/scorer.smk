@@ -14,7 +14,7 @@ rule scorer:
         "results/benchmarks/scorer/{scorer}.tsv"
     conda:
         "../../envs/autosparse.yaml"
-    threads: config["train"]["threads"]
+    threads: JOB_THREADS
     resources:
         mem_mb=planned("scorer", "mem_mb"),
         runtime=planned("scorer", "runtime"),

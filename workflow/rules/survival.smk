@@ -15,5 +15,6 @@ rule survival:
     resources:
         mem_mb=planned("survival", "mem_mb"),
         runtime=planned("survival", "runtime"),
+    threads: JOB_THREADS
     shell:
         "python -m autosparse survival --irp {input} --out {output} > {log} 2>&1"
