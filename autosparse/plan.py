@@ -287,6 +287,11 @@ METHOD_COSTS: dict[str, dict] = {
     "ntk_sap": {"passes": 7, "rounds": 20},   # 5 re-initialisations x 2 forwards + a backward
     "npb": {"passes": 0, "rounds": 1, "lp": True},
     "autos": {"passes": 1, "rounds": 1},      # g_0 of the target, then the scorer per weight
+    # ticket densities (methods/ticket_density.py): the base criterion's cost within layers
+    "ticket_random": {"passes": 0, "rounds": 1},
+    "ticket_synflow": {"passes": 1, "rounds": 100, "batch": "one"},
+    "ticket_px": {"passes": 2, "rounds": 100},
+    "ticket_autos": {"passes": 1, "rounds": 1},
 }
 
 

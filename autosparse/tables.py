@@ -259,6 +259,19 @@ TABLE_KIND = {name: "accuracy" for name in
 TABLE_KIND["table9"] = "concordance"
 
 
+@TABLES.register("beyond")
+def beyond_table(metrics: Sequence[str | Path], labels: Mapping | None = None,
+                 name: str = "beyond") -> pd.DataFrame:
+    """Beyond the paper: every row against the best baseline, paired by seed
+    (:func:`autosparse.beyond.compare`)."""
+    from .beyond import compare
+
+    return compare(gather(metrics, labels))
+
+
+TABLE_KIND["beyond"] = "beyond"
+
+
 def build_table(name: str, inputs: Sequence[str | Path], labels: Mapping | None = None) -> pd.DataFrame:
     if name not in TABLE_KIND:
         raise KeyError(f"unknown table {name!r}; valid: {', '.join(sorted(TABLE_KIND))}")

@@ -21,8 +21,9 @@ except ImportError:  # loaded by file path from the Snakefile, without the (torc
     import autosparse_workflow_paths as wp  # type: ignore[no-redef]
 
 TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9",
-          "px_table2"]
-FIGURES = ["fig1", "fig3", "fig4", "fig5", "fig6", "ablations", "layerwise", "neuron_collapse"]
+          "px_table2", "beyond"]
+FIGURES = ["fig1", "fig3", "fig4", "fig5", "fig6", "ablations", "layerwise", "neuron_collapse",
+           "beyond"]
 FIGURE_FORMATS = (".png", ".pdf", ".svg")  # each figure's files (autosparse.figures.FORMATS)
 ABLATIONS = ("shuffle", "reinit", "invert")
 SCORER_METHOD = "autos"
@@ -151,7 +152,8 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
             bad = f"unknown model {v!r}; valid: {', '.join(sorted(models))}"
         elif leaf == "dataset" and v not in datasets:
             bad = f"unknown dataset {v!r}; valid: {', '.join(sorted(datasets))}"
-        elif leaf in ("methods", "criteria", "criterion") and not isinstance(v, list):
+        elif (leaf in ("methods", "criteria", "criterion", "references", "learned")
+              and not isinstance(v, list)):
             name = str(v).split(wp.SEP)[0]
             if name not in methods:
                 bad = f"unknown method {name!r}; valid: {', '.join(sorted(methods))}"
@@ -329,6 +331,8 @@ def table_inputs(config: Mapping, name: str) -> Planned:
             for r in ex["rounds"]:
                 out += _grid(config, t, wp.Variant(m, rounds=r).slug, [ex["sparsity"]],
                              {"rounds": r, "dataset_note": note})
+    elif name == "beyond":
+        return beyond_inputs(config)
     elif name == "table9":
         # same init = equal seed, different train seed; different init = different seed
         return [(wp.irp_path(irp_for(config, ex["net"], c, seed=s, train_seed=t)),
@@ -341,6 +345,58 @@ def table_inputs(config: Mapping, name: str) -> Planned:
 
 
 REFERENCES = ("snip", "random")
+
+
+# -- beyond the paper: learned variants against every baseline on held-out seeds ---------------
+
+TICKET_SCORED = ("ticket_autos",)  # ticket methods whose base criterion is the profile's AutoS
+
+
+def beyond_ticket(config: Mapping) -> str:
+    """The IRP run whose layer densities the ticket methods of ``experiments.beyond`` transfer:
+    the target's run with ``beyond.ticket``'s criterion / iterations / seed (default the
+    profile's ``irp``)."""
+    t = config["experiments"]["beyond"].get("ticket") or {}
+    return irp_for(config, config["target"], t.get("criterion"), t.get("iterations"),
+                   t.get("seed"))
+
+
+def beyond_variants(config: Mapping) -> list[tuple[str, str, str]]:
+    """``(role, entry, variant slug)`` of every row of the beyond table: the configured
+    ``methods`` (role ``baseline``, planned as elsewhere: PX with the profile's rounds), the
+    ``references`` (``reference``: the IRP ticket, lottery = the target's own LTH run) and the
+    ``learned`` variants (``learned``: reading :func:`beyond_ticket`; ``ticket_autos`` also the
+    profile's scorer). An entry may carry variant parts, e.g. ``ticket_synflow__T1``."""
+    ex = config["experiments"]["beyond"]
+    out = [("baseline", m, variant_for(config, m)) for m in ex.get("methods", [])]
+    out += [("reference", m, variant_for(config, m)) for m in ex.get("references", [])]
+    for m in ex.get("learned", []):
+        v = wp.Variant.parse(m)
+        scorer = v.scorer or (scorer_for(config) if v.method in TICKET_SCORED else None)
+        out.append(("learned", m, dataclasses.replace(
+            v, irp=v.irp or beyond_ticket(config), scorer=scorer).slug))
+    return out
+
+
+def beyond_seeds(config: Mapping) -> list[int]:
+    """Seeds of the beyond experiment (``beyond.seeds``, default the profile's)."""
+    return list(config["experiments"]["beyond"].get("seeds") or config["seeds"])
+
+
+def beyond_inputs(config: Mapping) -> Planned:
+    """Metrics of every (row, sparsity, seed) of the beyond table and the dense run per seed,
+    labelled with ``role`` and ``entry`` (the configured name)."""
+    ex = config["experiments"]["beyond"]
+    tgt, note = target_for(config, config["target"])
+    out: Planned = []
+    for seed in beyond_seeds(config):
+        for role, entry, variant in beyond_variants(config):
+            for s in ex["sparsities"]:
+                out.append((wp.metrics_path(tgt, variant, s, seed),
+                            {"role": role, "entry": entry, "dataset_note": note}))
+        out.append((wp.metrics_path(tgt, "dense", None, seed),
+                    {"role": "dense", "entry": "dense", "dataset_note": note}))
+    return _dedup(out)
 
 
 def merge_kind(runs: list[Mapping]) -> str:
@@ -407,6 +463,8 @@ def figure_inputs(config: Mapping, name: str) -> Planned:
                 v = dataclasses.replace(base, ablation=kind)
                 out += _grid(config, tgt, v.slug, ex["sparsities"],
                              {"ablation": kind or "original", "dataset_note": tnote})
+    elif name == "beyond":
+        return beyond_inputs(config)
     elif name in ("layerwise", "neuron_collapse"):
         sps = [ex["sparsity"]] if name == "layerwise" else ex["sparsities"]
         for seed in config["seeds"]:

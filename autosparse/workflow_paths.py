@@ -39,7 +39,7 @@ WILDCARDS = {
     "irp": r"[a-z][a-z0-9_]*-[a-z0-9]+-[a-z0-9_]+-n\d+-s\d+(-t\d+)?",
     "survival": r"[A-Za-z0-9][A-Za-z0-9_+-]*",
     "scorer": r"[A-Za-z0-9][A-Za-z0-9_+-]*\.[a-z0-9]+\.[a-z+]+\.b\d+\.lr[0-9.e-]+",
-    "table": r"table\d+|px_table2",
+    "table": r"table\d+|px_table2|beyond",
     "figure": r"[a-z0-9_]+",
 }
 

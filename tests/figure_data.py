@@ -79,7 +79,12 @@ def accuracy_inputs(root: Path, mnist) -> dict[str, tuple[list[str], dict]]:
     masks = sorted({str(json.loads(Path(p).read_text())["mask"]) for p in fig3
                     if "/dense/" not in p})
     layerwise = [m for m in masks if "/s0.99/" in m]
+    # beyond: the DAG's roles (magnitude standing in for a learned row)
+    roles = {"snip": "baseline", "random": "baseline", "magnitude": "learned", "dense": "dense"}
+    beyond_labels = {p: {"role": roles[wp.parse_metrics_path(p)["method"]],
+                         "entry": wp.parse_metrics_path(p)["method"]} for p in fig3}
     return {"fig3": (fig3, fig3_labels), "fig6": (fig6, fig6_labels),
+            "beyond": (fig3, beyond_labels),
             "ablations": (abl, abl_labels), "layerwise": (layerwise, {}),
             "neuron_collapse": (masks, {})}
 

@@ -23,7 +23,7 @@ from autosparse.paper import (
 )
 
 # panel labels each multi-panel figure shows, in reading order
-PANELS = {"fig1": "abc", "fig4": "abc", "fig5": "abcd", "ablations": "ab"}
+PANELS = {"fig1": "abc", "fig4": "abc", "fig5": "abcd", "ablations": "ab", "beyond": "abcd"}
 # registry names that must not appear as words of a figure's text
 INTERNAL = ("lenet_300_100", "mnist", "magnitude", "snip", "random", "grasp", "mlp",
             "param+grad", "layer_standardize", "dense")

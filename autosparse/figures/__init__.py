@@ -24,6 +24,7 @@ FIGURES: dict[str, str] = {
     "fig1": "autosparse.figures.survival:figure1_from_inputs",
     "fig4": "autosparse.figures.scorer:figure4_from_inputs",
     "fig5": "autosparse.figures.scorer:figure5_from_inputs",
+    "beyond": "autosparse.figures.beyond:beyond_figure",
 }
 
 

@@ -37,6 +37,10 @@ METHOD_STYLE: dict[str, tuple[str, str]] = {
     "ntk_sap": (TOL_MUTED["wine"], ">"),
     "npb": (TOL_MUTED["teal"], "h"),
     "magnitude_after_training": (TOL_MUTED["rose"], "p"),
+    "ticket_random": (TOL_MUTED["sand"], "x"),
+    "ticket_synflow": (TOL_MUTED["purple"], "H"),
+    "ticket_px": (TOL_MUTED["cyan"], "8"),
+    "ticket_autos": (TOL_MUTED["green"], "d"),
 }
 # Frankle et al.'s ablations of a mask
 ABLATION_STYLE: dict[str, tuple[str, str]] = {

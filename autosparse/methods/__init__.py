@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (registration side effects)
     random,
     snip,
     synflow,
+    ticket_density,
 )
 from .base import METHODS, get_method, list_methods, prune, register_method, score
 

@@ -65,6 +65,8 @@ METHOD_NAMES = {
     "synflow": "SynFlow", "iter_snip": "IterSNIP", "px": "PX", "ntk_sap": "NTK-SAP", "npb": "NPB",
     "autos": "AutoS", "lottery": "LTH (lottery ticket)",
     "magnitude_after_training": "Magnitude after training", "dense": "Dense",
+    "ticket_random": "Ticket densities + Random", "ticket_synflow": "Ticket densities + SynFlow",
+    "ticket_px": "Ticket densities + PX", "ticket_autos": "Ticket densities + AutoS",
 }
 # Models (autosparse.models.MODELS), AutoS scorer backbones (scorer.ARCHS) and datasets
 # (autosparse.data.DATASETS). Our CIFAR-10 is the offline lossy JPEG copy (README, Data).

@@ -82,6 +82,10 @@ def render(name: str, df: pd.DataFrame, profile: str = "") -> str:
     then rows the paper lacks; Table 4 with the dense, SNIP and random references)."""
     if name == "table9":
         return render_concordance(df, profile)
+    if name == "beyond":  # not a paper table: its own layout
+        from ..beyond import render_beyond
+
+        return render_beyond(df, profile)
     lay, cells = LAYOUT[name], paper_cells(name)
     recs = df.to_dict("records")
     ours: dict[tuple[str, str], Mapping] = {}

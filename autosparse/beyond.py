@@ -1,0 +1,185 @@
+"""Beyond the paper: the comparison table of learned PaI variants (``results/beyond.*``).
+
+One row per (configured entry, sparsity): the accuracy over the held-out seeds (mean, sample std,
+95 % Student-t interval, ``n_seeds``), the test-set size and the noise floor of one run there
+(:func:`autosparse.stats.binomial_se` at the row's mean), the mean scoring time of its masks and
+its ratio to PX's at the same sparsity, and two paired comparisons by seed
+(:func:`autosparse.stats.paired_difference`; same seed = same theta_0 and data order):
+
+* against the **best baseline** of that sparsity, the PaI baseline (role ``baseline``) with the
+  highest mean accuracy there, with the verdict of "this row beats it"
+  (:func:`autosparse.stats.decide` with threshold 0: *holds* when the whole interval lies above
+  zero, *fails* below, *inconclusive* when it straddles zero);
+* against the first **reference** row (the IRP ticket, ``lottery``), difference and interval.
+
+Roles come from the DAG's labels (:func:`autosparse.workflow_config.beyond_inputs`): ``baseline``,
+``reference``, ``learned`` and ``dense``. Picking the best baseline on the same seeds favours the
+baseline (a conservative test of a learned row).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from .paper import display
+from .stats import binomial_se, decide, paired_difference, t_interval
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+ROLES = ("baseline", "reference", "learned")
+ROLE_NAMES = {"baseline": "PaI baseline", "reference": "IRP ticket (not PaI)",
+              "learned": "learned (ours)", "dense": "dense"}
+BEST = "best baseline"
+
+
+def row_name(method: str, rounds: object = None) -> str:
+    """Display name of a row: the method's, with its rounds when the variant names them."""
+    r = None if rounds is None or (isinstance(rounds, float) and math.isnan(rounds)) else rounds
+    return display(method) + (f" (T = {int(r)})" if r not in (None, "") else "")
+
+
+def _by_seed(df: pd.DataFrame) -> dict[int, float]:
+    return {int(s): float(a) for s, a in zip(df["seed"], df["accuracy"])}
+
+
+def compare(runs: pd.DataFrame) -> pd.DataFrame:
+    """The beyond table of per-job ``runs`` (:func:`autosparse.tables.gather` rows with ``role``
+    and ``entry`` labels); see the module docstring for the columns."""
+    import pandas as pd
+
+    runs = runs.copy()
+    if "role" not in runs:
+        runs["role"] = ["dense" if m == "dense" else "baseline" for m in runs["method"]]
+    runs["role"] = [("dense" if m == "dense" else r or "baseline")
+                    for m, r in zip(runs["method"], runs["role"].fillna(""))]
+    if "entry" not in runs:
+        runs["entry"] = runs["variant"]
+    runs["entry"] = [e if isinstance(e, str) and e else v
+                     for e, v in zip(runs["entry"], runs["variant"])]
+    keys = ["role", "entry", "variant", "sparsity"]
+    cells = []
+    for (role, entry, variant, sp), g in runs.groupby(keys, sort=False):
+        iv = t_interval(list(g["accuracy"]))
+        n_test = int(g["n_test"].max()) if "n_test" in g else 0
+        rounds = g["rounds"].iloc[0] if "rounds" in g else None
+        times = g["scoring_time"].dropna() if "scoring_time" in g else []
+        cells.append({
+            "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds),
+            "method": str(g["method"].iloc[0]), "sparsity": float(sp), "mean": iv.mean,
+            "std": iv.std, "ci95_low": iv.low, "ci95_high": iv.high, "n_seeds": iv.n,
+            "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])), "n_test": n_test,
+            "noise_floor": binomial_se(iv.mean, n_test) if n_test else math.nan,
+            "scoring_time_mean": float(times.mean()) if len(times) else math.nan,
+            "epochs": int(g["epochs"].max()) if "epochs" in g else 0,
+            "irp": next((str(x) for x in g.get("irp", []) if isinstance(x, str) and x), ""),
+            "dataset_note": next((str(x) for x in g.get("dataset_note", []) if x), ""),
+            "model": str(g["model"].iloc[0]), "dataset": str(g["dataset"].iloc[0]),
+            "width": float(g["width"].iloc[0]), "variant": variant, "_runs": _by_seed(g)})
+    out = []
+    for c in cells:
+        row = {k: v for k, v in c.items() if k != "_runs"}
+        row.update(best_baseline="", diff=math.nan, diff_ci95_low=math.nan,
+                   diff_ci95_high=math.nan, diff_n=0, verdict="", reference="",
+                   diff_reference=math.nan, diff_reference_ci95_low=math.nan,
+                   diff_reference_ci95_high=math.nan, time_vs_px=math.nan)
+        if c["role"] != "dense":
+            here = [x for x in cells if x["sparsity"] == c["sparsity"]]
+            base = [x for x in here if x["role"] == "baseline" and not math.isnan(x["mean"])]
+            best = max(base, key=lambda x: x["mean"], default=None)
+            if best is not None:
+                row["best_baseline"] = best["name"]
+                if best is c:
+                    row["verdict"] = BEST
+                else:
+                    p = paired_difference(c["_runs"], best["_runs"])
+                    row.update(diff=p.diff.mean, diff_ci95_low=p.diff.low,
+                               diff_ci95_high=p.diff.high, diff_n=p.diff.n,
+                               verdict=decide(p.diff, 0.0))
+            ref = next((x for x in here if x["role"] == "reference"), None)
+            if ref is not None:
+                row["reference"] = ref["name"]
+                if ref is not c:
+                    p = paired_difference(c["_runs"], ref["_runs"])
+                    row.update(diff_reference=p.diff.mean, diff_reference_ci95_low=p.diff.low,
+                               diff_reference_ci95_high=p.diff.high)
+            px = next((x for x in here if x["method"] == "px" and x["role"] == "baseline"), None)
+            if px is not None and px["scoring_time_mean"] > 0:
+                row["time_vs_px"] = c["scoring_time_mean"] / px["scoring_time_mean"]
+        out.append(row)
+    df = pd.DataFrame(out)
+    order = {r: i for i, r in enumerate(("dense", *ROLES))}
+    df["_o"] = [order.get(r, len(order)) for r in df["role"]]
+    return df.sort_values(["sparsity", "_o"], kind="stable").drop(columns="_o").reset_index(
+        drop=True)
+
+
+def _f(v: float, digits: int = 2, sign: bool = False) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
+
+
+def _iv(mean: float, low: float, high: float, sign: bool = False) -> str:
+    s = _f(mean, sign=sign)
+    return s if math.isnan(low) else f"{s} [{_f(low, sign=sign)}, {_f(high, sign=sign)}]"
+
+
+def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
+    """Markdown of the beyond table: the setting, then one section per sparsity."""
+    from .figures.style import sparsity_pct  # matplotlib-free helpers
+
+    pruned = df[df["role"] != "dense"]
+    src = pruned if len(pruned) else df
+    r0 = src.iloc[0]
+    width = float(r0["width"])
+    target = f"{display(r0['model'])} / {display(r0['dataset'])}" + (
+        f" at width {width:g}" if width != 1 else "")
+    seeds = sorted({s for v in pruned["seeds"] for s in str(v).split(",") if s}, key=int)
+    tickets = sorted({x for x in pruned.loc[pruned["role"] == "learned", "irp"] if x})
+    n_test = int(df["n_test"].max()) if len(df) else 0
+    dense = df[df["role"] == "dense"]
+    lines = ["# beyond: learned PaI variants against every baseline and the IRP ticket", "",
+             f"Profile `{profile or '?'}`. We prune **{target}** on held-out seeds "
+             f"{', '.join(seeds)}: the learned rows transfer only the layer-wise densities of "
+             f"the IRP ticket {', '.join(f'`{t}`' for t in tickets) or '—'} (another "
+             "initialisation and data order), never its per-weight mask.",
+             f"Retraining: {int(df['epochs'].max())} epochs." if "epochs" in df else "",
+             "Accuracy: top-1 test accuracy (%), mean [95 % Student-t interval over seeds] (n). "
+             "Differences are paired by seed (same theta_0, same data order), mean [95 % "
+             "t-interval]. Verdict of \"beats the best baseline\" (the PaI baseline with the "
+             "highest mean at that sparsity): `holds` = the interval lies above 0, `fails` = "
+             "below 0, `inconclusive` = it straddles 0. The IRP ticket (LTH of each seed's own "
+             "IRP run) is a reference that trains before pruning, not a PaI method. Scoring "
+             "time: mean seconds to score and prune one mask on this machine, and its ratio "
+             "to PX's."]
+    if n_test:
+        at = (f"{binomial_se(float(dense['mean'].iloc[0]), n_test):.2f} points at the dense "
+              f"accuracy ({float(dense['mean'].iloc[0]):.2f} %), " if len(dense) else "")
+        lines.append(f"Noise floor: the binomial standard error of one run's accuracy on the "
+                     f"{n_test:,} test images is {at}{binomial_se(50.0, n_test):.2f} points at "
+                     "50 % (per row: column `noise_floor` of the CSV).")
+    if len(dense):
+        d = dense.iloc[0]
+        lines.append(f"Dense: {_iv(d['mean'], d['ci95_low'], d['ci95_high'])} "
+                     f"({int(d['n_seeds'])} seeds).")
+    lines = [x for x in lines if x]
+    for sp, g in pruned.groupby("sparsity", sort=True):
+        best = next((b for b in g["best_baseline"] if b), "—")
+        ref = next((b for b in g["reference"] if b), "")
+        head = ["Method", "kind", "accuracy (%)", "std", "scoring time (s)", "× PX time",
+                f"− best baseline ({best})", "verdict"] + ([f"− {ref}"] if ref else [])
+        lines += ["", f"## {sparsity_pct(sp)} sparsity", "",
+                  "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
+        for r in g.to_dict("records"):
+            acc = _iv(r["mean"], r["ci95_low"], r["ci95_high"]) + f" ({int(r['n_seeds'])})"
+            vals = [r["name"], ROLE_NAMES.get(r["role"], r["role"]), acc, _f(r["std"]),
+                    _f(r["scoring_time_mean"], 3), _f(r["time_vs_px"]),
+                    _iv(r["diff"], r["diff_ci95_low"], r["diff_ci95_high"], sign=True),
+                    f"**{r['verdict']}**" if r["verdict"] == "holds" else r["verdict"]]
+            if ref:
+                vals.append(_iv(r["diff_reference"], r["diff_reference_ci95_low"],
+                                r["diff_reference_ci95_high"], sign=True))
+            lines.append("| " + " | ".join(vals) + " |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,77 @@
+"""Beyond the paper (``results/figures/beyond.*``): learned variants against every baseline.
+
+Top row, one panel per sparsity: each row of the beyond table (:func:`autosparse.beyond.compare`)
+as its mean accuracy with the 95 % Student-t interval over the held-out seeds, baselines, the
+IRP ticket and the learned variants in that order, the dense accuracy dashed. Bottom row: the
+paired difference to the best baseline of that sparsity with its 95 % interval (0 dotted):
+a learned row whose interval clears zero beats it. Colours and markers: the method's own
+(:data:`autosparse.figures.style.METHOD_STYLE`); display names from the registries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from ..beyond import compare
+from ..paper import display_target
+from ..tables import gather
+from . import style
+
+
+def beyond_figure(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
+    plt, _ = style.setup()
+    df = compare(gather(inputs, labels))
+    dense = df[df["role"] == "dense"]
+    pruned = df[df["role"] != "dense"]
+    sparsities = sorted(pruned["sparsity"].unique())
+    names = list(dict.fromkeys(pruned["name"]))
+    methods = dict(zip(pruned["name"], pruned["method"]))
+    known = style.styles(list(dict.fromkeys(methods.values())))
+    width = max(3.4, 0.42 * len(names) + 1.2)
+    fig, axes = plt.subplots(2, len(sparsities), figsize=(width * len(sparsities), 6.4),
+                             squeeze=False, constrained_layout=True, sharex=True)
+    for j, s in enumerate(sparsities):
+        sub = pruned[pruned["sparsity"] == s].set_index("name")
+        top, bottom = axes[0][j], axes[1][j]
+        for i, name in enumerate(names):
+            if name not in sub.index:
+                continue
+            r = sub.loc[name]
+            colour, marker = known[methods[name]]
+            for ax, mean, low, high in ((top, r["mean"], r["ci95_low"], r["ci95_high"]),
+                                        (bottom, r["diff"], r["diff_ci95_low"],
+                                         r["diff_ci95_high"])):
+                if math.isnan(mean):
+                    continue
+                err = None if math.isnan(low) else [[mean - low], [high - mean]]
+                ax.errorbar([i], [mean], yerr=err, color=colour, marker=marker or "o", ms=6,
+                            ls="none", capsize=3, elinewidth=1.2, label=name, zorder=3)
+        if len(dense):
+            top.axhline(dense["mean"].mean(), color=style.METHOD_STYLE["dense"][0], ls="--",
+                        lw=1, label="Dense", zorder=2)
+        bottom.axhline(0.0, color=style.GREY, ls=":", lw=1, zorder=1)
+        top.set_ylabel("test accuracy (%)")
+        best = next((b for b in sub["best_baseline"] if b), "best baseline")
+        bottom.set_ylabel(f"− {best} (points, paired)")
+        for ax in (top, bottom):
+            ax.grid(axis="x", visible=False)
+            ax.set_xticks(range(len(names)))
+            ax.set_xlim(-0.6, len(names) - 0.4)
+        bottom.set_xticklabels(names, rotation=35, ha="right", rotation_mode="anchor")
+    titles = [f"{style.sparsity_pct(s)} sparsity: accuracy" for s in sparsities] + [
+        f"{style.sparsity_pct(s)}: paired difference to the best baseline" for s in sparsities]
+    style.label_panels([*axes[0], *axes[1]], titles)
+    seen: dict[str, object] = {}
+    for ax in axes[0]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    n = int(pruned["n_seeds"].max()) if len(pruned) else 0
+    r0 = (pruned if len(pruned) else df).iloc[0]
+    target = display_target(str(r0["model"]), str(r0["dataset"]), float(r0["width"]))
+    fig.suptitle(f"Beyond the paper: learned variants vs every baseline and the IRP ticket, "
+                 f"{target}\n(mean and 95 % t-interval over {n} held-out seeds; differences "
+                 "paired by seed)")
+    style.save(fig, out)

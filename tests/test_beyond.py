@@ -1,0 +1,284 @@
+"""Beyond the paper: ticket-density methods, the beyond experiment's plan, table and figure."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from helpers_methods import make_irp_store
+
+import autosparse
+from autosparse import workflow_config as wc
+from autosparse import workflow_paths as wp
+from autosparse.beyond import compare, render_beyond
+from autosparse.cli import main as cli
+from autosparse.masks import keep_count, mask_stats
+from autosparse.methods.ticket_density import BASES, ticket_counts, ticket_shares
+from autosparse.tables import build_table, gather
+
+REPO = Path(__file__).resolve().parents[1]
+TICKET_METHODS = [f"ticket_{b}" for b in BASES if b != "autos"]
+
+
+@pytest.fixture(scope="module")
+def nets(tmp_path_factory):
+    """A ticket of seed 0 (IMP-like nested masks, 6 iterations to 2 %) and a target of seed 1."""
+    src = autosparse.build_model("lenet_300_100", 10, width=0.2, seed=0)
+    store, history = make_irp_store(src, tmp_path_factory.mktemp("irp") / "irp.zarr")
+    target = autosparse.build_model("lenet_300_100", 10, width=0.2, seed=1)
+    return target, str(store), history
+
+
+def _counts(history) -> np.ndarray:
+    return np.array([[int(h[n].sum()) for n in h] for h in history])
+
+
+def _interpolated(history, k: int) -> np.ndarray:
+    """Hand computation of the module docstring: shares linear in the log-count position."""
+    c = _counts(history).astype(float)
+    tot = c.sum(1)
+    i = max(j for j in range(len(tot)) if tot[j] >= k)
+    if i == len(tot) - 1:
+        return k * c[i] / tot[i]
+    t = (np.log(tot[i]) - np.log(k)) / (np.log(tot[i]) - np.log(tot[i + 1]))
+    return k * ((1 - t) * c[i] / tot[i] + t * c[i + 1] / tot[i + 1])
+
+
+def _n(model) -> int:
+    return sum(p.numel() for p in autosparse.prunable_parameters(model).values())
+
+
+@pytest.mark.parametrize("name", TICKET_METHODS)
+@pytest.mark.parametrize("sparsity", [0.5, 0.9, 0.97, 0.99])
+def test_exact_count_and_ticket_layer_densities(name, sparsity, nets, mnist_batch):
+    """Exact global count; each layer within one weight of the ticket's interpolated count
+    (0.99 lies below the ticket's last density 0.98: its last shares)."""
+    model, store, history = nets
+    masks = autosparse.prune(model, name, sparsity, data=[mnist_batch], rounds=1, store=store)
+    k = keep_count(_n(model), 1 - sparsity)
+    assert mask_stats(masks)["kept"] == k
+    want = _interpolated(history, k)
+    got = np.array([int(m.sum()) for m in masks.values()])
+    assert np.all(np.abs(got - want) < 1), (got, want)
+
+
+def test_at_a_ticket_iteration_the_layer_counts_are_the_tickets(nets):
+    model, store, history = nets
+    total = _n(model)
+    for h in history[1:]:
+        kept = sum(int(m.sum()) for m in h.values())
+        masks = autosparse.prune(model, "ticket_random", 1 - kept / total, store=store)
+        assert [int(m.sum()) for m in masks.values()] == [int(m.sum()) for m in h.values()]
+        # another initialisation: the structure transfers, not the per-weight mask
+        assert any(not torch.equal(masks[n], h[n]) for n in h)
+
+
+def test_iterative_rounds_follow_the_ticket_and_stay_nested(nets, mnist_batch):
+    model, store, history = nets
+    seen = []
+    masks = autosparse.prune(model, "ticket_synflow", 0.97, data=[mnist_batch], rounds=4,
+                             store=store,
+                             callback=lambda r, m, s: seen.append({n: v.clone()
+                                                                   for n, v in m.items()}))
+    assert len(seen) == 4
+    for a, b in zip(seen, seen[1:]):
+        assert all(bool((b[n] <= a[n]).all()) for n in a)  # never revives a weight
+    k = keep_count(_n(model), 0.03)
+    got = np.array([int(m.sum()) for m in masks.values()])
+    assert got.sum() == k and np.all(np.abs(got - _interpolated(history, k)) < 1)
+
+
+def test_within_layers_the_base_criterion_decides(nets, mnist_batch):
+    """Single-shot ticket_px keeps, in each layer, the k_l weights with the highest PX scores."""
+    model, store, _ = nets
+    masks = autosparse.prune(model, "ticket_px", 0.9, data=[mnist_batch], rounds=1, store=store)
+    px = autosparse.score(model, "px", data=[mnist_batch])
+    for n, m in masks.items():
+        k = int(m.sum())
+        order = torch.argsort(px[n].reshape(-1), descending=True, stable=True)
+        want = torch.zeros(m.numel(), dtype=torch.bool)
+        want[order[:k]] = True
+        assert torch.equal(m.reshape(-1), want), n
+
+
+@pytest.mark.parametrize("name", TICKET_METHODS)
+def test_deterministic(name, nets, mnist_batch):
+    model, store, _ = nets
+    a = autosparse.prune(model, name, 0.95, data=[mnist_batch], rounds=2, store=store)
+    b = autosparse.prune(model, name, 0.95, data=[mnist_batch], rounds=2, store=store)
+    assert all(torch.equal(a[n], b[n]) for n in a)
+
+
+def test_score_needs_a_density_and_a_matching_store(nets, tmp_path):
+    model, store, _ = nets
+    with pytest.raises(ValueError, match="density="):
+        autosparse.score(model, "ticket_random", store=store)
+    s = autosparse.score(model, "ticket_random", store=store, density=0.1)
+    assert sum(int((v >= 1).sum()) for v in s.values()) == keep_count(_n(model), 0.1)
+    other = autosparse.build_model("lenet_300_100", 10, width=0.25, seed=0)
+    with pytest.raises(ValueError, match="shape"):
+        autosparse.prune(other, "ticket_random", 0.9, store=store)
+
+
+def test_ticket_counts_sum_round_and_cap():
+    counts = np.array([[600, 300, 100], [120, 60, 20], [30, 12, 8]])
+    shares = ticket_shares(counts, 120)
+    assert shares.sum() == pytest.approx(1.0)
+    k = ticket_counts(counts, 120, [600, 300, 100])
+    assert sum(k) == 120 and np.all(np.abs(np.array(k) - 120 * shares) < 1)
+    assert ticket_counts(counts, 200, [600, 300, 100]) == [120, 60, 20]   # an iteration
+    assert ticket_counts(counts, 25, [600, 300, 100]) == [15, 6, 4]      # below: last shares
+    capped = ticket_counts(counts, 200, [600, 300, 10])                  # cap moves the rest
+    assert sum(capped) == 200 and capped[2] == 10
+    with pytest.raises(ValueError):
+        ticket_counts(counts, 50, [20, 20, 5])
+
+
+# -- the DAG's plan ---------------------------------------------------------------------------
+
+def _config(*profiles: str) -> dict:
+    from snakemake.utils import update_config
+
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for p in profiles:
+        update_config(cfg, yaml.safe_load((REPO / p).read_text()))
+    return cfg
+
+
+def test_cpu_plan_is_held_out_and_complete():
+    cfg = _config("config/cpu.yaml")
+    ex = cfg["experiments"]["beyond"]
+    rows = wc.beyond_variants(cfg)
+    ticket = wc.beyond_ticket(cfg)
+    assert ticket == "lenet_300_100-mnist-snip-n20-s0"
+    seeds = wc.beyond_seeds(cfg)
+    assert len(seeds) >= 5 and wp.parse_irp(ticket)["seed"] not in seeds
+    assert set(ex["sparsities"]) == {0.99, 0.995}
+    assert {"px", "synflow", "snip"} <= {e for r, e, _ in rows if r == "baseline"}
+    for role, _entry, variant in rows:
+        v = wp.Variant.parse(variant)
+        if role == "learned":
+            assert v.irp == ticket
+            assert (v.scorer == wc.scorer_for(cfg)) == (v.method == "ticket_autos")
+    assert wc.variant_for(cfg, "px") in {v for _, _, v in rows}   # PX at the profile's 100 rounds
+    planned = wc.table_inputs(cfg, "beyond")
+    assert len(planned) == len(seeds) * (len(rows) * 2 + 1)
+    tgt, _ = wc.target_for(cfg, cfg["target"])
+    want = {wp.metrics_path(tgt, v, s, k) for _, _, v in rows for s in ex["sparsities"]
+            for k in seeds} | {wp.metrics_path(tgt, "dense", None, k) for k in seeds}
+    assert {p for p, _ in planned} == want
+    assert {lab["role"] for _, lab in planned} == {"baseline", "reference", "learned", "dense"}
+    assert wc.figure_inputs(cfg, "beyond") == planned
+    assert "results/beyond.md" in wc.all_targets(cfg)
+    assert "results/figures/beyond.svg" in wc.all_targets(cfg)
+    own = [v for r, _, v in rows if r == "reference"][0]   # the ticket of each seed's own run
+    assert wc.score_inputs(own, cfg, tgt, 3) == [wp.irp_path(
+        wp.irp_name("lenet_300_100", "mnist", "magnitude", 20, 3))]
+
+
+def test_learned_ticket_variant_prunes_from_the_ticket_store():
+    cfg = _config("config/cpu.yaml")
+    tgt, _ = wc.target_for(cfg, cfg["target"])
+    v = next(v for r, e, v in wc.beyond_variants(cfg) if e == "ticket_px")
+    store = wp.irp_path(wc.beyond_ticket(cfg))
+    assert wc.prune_inputs(cfg, tgt, v, "2") == [store]
+    args = wc.prune_args(cfg, tgt, v, "0.995", "2")
+    assert f"store={store}" in args and "--method ticket_px" in args and "--seed 2" in args
+
+
+# -- the table on a hand-made metrics set -----------------------------------------------------
+
+T2 = 4.302652729911275  # t_{0.975, 2}
+
+
+def _metrics(root: Path, variant: str, sparsity, seed: int, acc: float, time: float | None,
+             n_test: int = 1000) -> str:
+    tgt = "lenet_300_100-mnist-w1"
+    path = root / wp.metrics_path(tgt, variant, sparsity, seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    m = {"test_accuracy": acc, "test_size": n_test, "config": {"epochs": 3}}
+    if time is not None:
+        import zarr
+
+        store = root / wp.mask_path(tgt, variant, sparsity, seed)
+        zarr.open_group(str(store), mode="w").attrs["scoring_time"] = time
+        m["mask"] = str(store)
+    path.write_text(json.dumps(m))
+    return str(path)
+
+
+@pytest.fixture
+def synthetic(tmp_path):
+    accs = {  # variant: (role, entry, accuracies of seeds 1, 2, 3, scoring time)
+        "snip": ("baseline", "snip", [70.0, 72.0, 71.0], 1.0),
+        "px__T100": ("baseline", "px", [80.0, 83.0, 81.0], 4.0),
+        "lottery__own-magnitude": ("reference", "lottery", [85.0, 86.0, 87.0], 0.5),
+        "ticket_px__irp-lenet_300_100-mnist-snip-n20-s0": ("learned", "ticket_px",
+                                                          [83.0, 86.5, 84.2], 2.0),
+        "ticket_random__irp-lenet_300_100-mnist-snip-n20-s0": ("learned", "ticket_random",
+                                                              [79.0, 83.5, 81.0], 0.1),
+    }
+    files, labels = [], {}
+    for v, (role, entry, a, t) in accs.items():
+        for seed, x in zip((1, 2, 3), a):
+            f = _metrics(tmp_path, v, 0.99, seed, x, t)
+            files.append(f)
+            labels[f] = {"role": role, "entry": entry, "dataset_note": ""}
+    for seed, x in zip((1, 2, 3), (98.0, 98.2, 98.1)):
+        f = _metrics(tmp_path, "dense", None, seed, x, None)
+        files.append(f)
+        labels[f] = {"role": "dense", "entry": "dense", "dataset_note": ""}
+    return files, labels, tmp_path
+
+
+def test_table_matches_a_hand_computation(synthetic):
+    files, labels, _ = synthetic
+    df = build_table("beyond", files, labels)
+    assert list(df["role"]) == ["dense", "baseline", "baseline", "reference", "learned", "learned"]
+    r = df.set_index("entry")
+    a = [83.0, 86.5, 84.2]
+    mean, sd = np.mean(a), np.std(a, ddof=1)
+    assert r.loc["ticket_px", "mean"] == pytest.approx(mean)
+    assert r.loc["ticket_px", "std"] == pytest.approx(sd)
+    assert r.loc["ticket_px", "ci95_low"] == pytest.approx(mean - T2 * sd / math.sqrt(3))
+    assert r.loc["ticket_px", "n_seeds"] == 3 and r.loc["ticket_px", "n_test"] == 1000
+    assert r.loc["ticket_px", "noise_floor"] == pytest.approx(
+        100 * math.sqrt(mean / 100 * (1 - mean / 100) / 1000))
+    # best baseline: PX (mean 81.33 > SNIP 71); paired differences 3, 3.5, 3.2
+    assert set(df.loc[df["role"] != "dense", "best_baseline"]) == {"PX (T = 100)"}
+    assert r.loc["px", "verdict"] == "best baseline"
+    d = [3.0, 3.5, 3.2]
+    dm, dsd = np.mean(d), np.std(d, ddof=1)
+    assert r.loc["ticket_px", "diff"] == pytest.approx(dm)
+    assert r.loc["ticket_px", "diff_ci95_low"] == pytest.approx(dm - T2 * dsd / math.sqrt(3))
+    assert r.loc["ticket_px", "diff_ci95_high"] == pytest.approx(dm + T2 * dsd / math.sqrt(3))
+    assert dm - T2 * dsd / math.sqrt(3) > 0 and r.loc["ticket_px", "verdict"] == "holds"
+    # ticket_random: differences -1, 0.5, 0 -> straddles 0
+    assert r.loc["ticket_random", "verdict"] == "inconclusive"
+    assert r.loc["snip", "verdict"] == "fails"         # 70-80, 72-83, 71-81: all about -10
+    # against the IRP ticket: 83-85, 86.5-86, 84.2-87
+    assert r.loc["ticket_px", "diff_reference"] == pytest.approx(np.mean([-2.0, 0.5, -2.8]))
+    assert r.loc["ticket_px", "time_vs_px"] == pytest.approx(0.5)
+    assert r.loc["dense", "mean"] == pytest.approx(98.1) and r.loc["dense", "verdict"] == ""
+
+
+def test_markdown_cli_and_figure(synthetic, tmp_path):
+    files, labels, _ = synthetic
+    out = tmp_path / "out" / "beyond.csv"
+    assert cli(["table", "--name", "beyond", "--metrics", *files, "--labels", json.dumps(labels),
+                "--profile", "cpu", "--out", str(out)]) == 0
+    md = out.with_suffix(".md").read_text()
+    assert "## 99 % sparsity" in md and "| Ticket densities + PX | learned (ours) |" in md
+    assert "Noise floor" in md and "held-out seeds 1, 2, 3" in md
+    assert "lenet_300_100-mnist-snip-n20-s0" in md
+    df = gather(files, labels)
+    assert render_beyond(compare(df), "cpu") == md
+    png = tmp_path / "fig" / "beyond.png"
+    assert cli(["figure", "--name", "beyond", "--inputs", *files, "--labels", json.dumps(labels),
+                "--out", str(png)]) == 0
+    assert all(png.with_suffix(e).stat().st_size > 0 for e in (".png", ".pdf", ".svg"))
