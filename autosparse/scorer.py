@@ -438,7 +438,14 @@ def open_survival(dirs: str | os.PathLike | Sequence[str | os.PathLike]) -> pds.
         files = sorted(str(p) for p in Path(d).rglob("*.parquet") if not p.name.startswith("."))
         if not files:
             raise FileNotFoundError(f"survival dataset {str(d)!r} has no Parquet files")
-        part = pds.dataset(files, format="parquet")
+        fmt = pds.ParquetFileFormat(default_fragment_scan_options=pds.ParquetFragmentScanOptions(
+            page_checksum_verification=True))  # pages written with a CRC (survival.write_dataset)
+        try:
+            part = pds.dataset(files, format=fmt)
+        except (OSError, pa.ArrowException) as e:
+            from .store import DamagedArtifactError
+
+            raise DamagedArtifactError(f"survival dataset {str(d)!r}: unreadable ({e})") from None
         for frag in part.get_fragments():  # the dataset's schema is its first file's
             schema = frag.physical_schema
             missing = [c for c in REQUIRED_COLUMNS if c not in schema.names]
@@ -473,8 +480,7 @@ def iter_rows(
         perm = np.random.default_rng(order_seed).permutation(len(frags))
         frags = [frags[i] for i in perm]
     for frag in frags:
-        for rb in frag.to_batches(columns=list(REQUIRED_COLUMNS), batch_size=read_batch,
-                                  use_threads=False):
+        for rb in _batches(frag, read_batch):
             if rb.num_rows == 0:
                 continue
             out = {c: rb.column(c).to_numpy(zero_copy_only=False) for c in NUMERIC_COLUMNS}
@@ -496,6 +502,24 @@ def iter_rows(
             out["kind"] = _decode(rb.column("kind"))
             out["hash"] = row_hash(run, layer, out["flat_index"])
             yield out
+
+
+def _batches(frag, read_batch: int) -> Iterator[pa.RecordBatch]:
+    """A fragment's record batches; a page failing its checksum or to decode ->
+    :class:`~autosparse.store.DamagedArtifactError` naming the file."""
+    batches = frag.to_batches(columns=list(REQUIRED_COLUMNS), batch_size=read_batch,
+                              use_threads=False)
+    while True:
+        try:
+            rb = next(batches)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as e:
+            from .store import DamagedArtifactError
+
+            raise DamagedArtifactError(f"survival dataset file {frag.path}: unreadable ({e}): "
+                                       "damaged or truncated") from None
+        yield rb
 
 
 def _encode(arr: pa.Array) -> pa.DictionaryArray:
@@ -734,6 +758,13 @@ def train_scorer(
 CHECKPOINT_FORMAT = "autosparse-scorer-v1"
 
 
+def _state_digests(state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """Content digest (:func:`autosparse.store.array_digest`) of every tensor of a state dict."""
+    from .store import array_digest
+
+    return {k: array_digest(v.detach().cpu().numpy()) for k, v in state_dict.items()}
+
+
 @dataclass
 class Scorer:
     """A trained scorer: network, config, training-set normalisation stats and history."""
@@ -750,9 +781,10 @@ class Scorer:
 
         cfg = asdict(self.config)
         cfg["hidden"] = list(cfg["hidden"])
-        return {"format": CHECKPOINT_FORMAT, "config": cfg, "state_dict": self.model.state_dict(),
+        sd = self.model.state_dict()
+        return {"format": CHECKPOINT_FORMAT, "config": cfg, "state_dict": sd,
                 "history": self.history, "norm_stats": self.stats, "data": self.data,
-                "provenance": provenance()}
+                "provenance": provenance(), "digests": _state_digests(sd)}
 
     def save(self, path: str | os.PathLike) -> None:
         """torch.save of :meth:`state` to a temporary sibling, renamed into place."""
@@ -766,9 +798,22 @@ class Scorer:
     def load(cls, path: str | os.PathLike, device: str = "cpu") -> Scorer:
         if not Path(path).is_file():
             raise FileNotFoundError(f"scorer checkpoint {str(path)!r} not found")
-        ck = torch.load(path, map_location=device, weights_only=True)
+        from .store import DamagedArtifactError
+
+        try:
+            ck = torch.load(path, map_location=device, weights_only=True)
+        except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated / not a zip
+            raise DamagedArtifactError(f"scorer checkpoint {str(path)!r}: unreadable "
+                                       f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
         if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{str(path)!r} is not an autosparse scorer checkpoint")
+        recorded = ck.get("digests")  # None: written before digests, read unverified
+        if recorded is not None:
+            got = _state_digests(ck["state_dict"])
+            for key in sorted(set(recorded) | set(got)):
+                if recorded.get(key) != got.get(key):
+                    raise DamagedArtifactError(f"scorer checkpoint {str(path)!r}: tensor {key}: "
+                                               "content digest mismatch (damaged file)")
         config = TrainScorerConfig.from_dict(ck["config"]).validate()
         model = build_scorer(config)
         model.load_state_dict(ck["state_dict"])

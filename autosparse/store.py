@@ -13,8 +13,10 @@ Integrity: every zarr store records, in the ``autosparse_integrity`` attr, a con
 (:func:`array_digest`: BLAKE2b-128 of dtype, shape and bytes, computed from the numpy array
 written) of each array, and for masks the kept count per layer. Readers verify before use and
 raise :class:`DamagedArtifactError` naming the store, the array and what is wrong (a deleted
-chunk reads as zarr's fill value: a digest mismatch; a truncated one fails to decode). Stores
-written before the record are read with an :class:`UnverifiedArtifactWarning`.
+chunk reads as zarr's fill value: a digest mismatch; a truncated one fails to decode). A store
+with the kind marker but no record is damaged (the writers record both together). Stores written
+before the record cannot be verified: they are refused unless ``AUTOSPARSE_READ_UNVERIFIED=1``,
+then read with an :class:`UnverifiedArtifactWarning`.
 """
 
 from __future__ import annotations
@@ -376,10 +378,23 @@ def warn_unverified(path: str | os.PathLike) -> None:
                   "without verification", UnverifiedArtifactWarning, stacklevel=3)
 
 
+UNVERIFIED_ENV = "AUTOSPARSE_READ_UNVERIFIED"
+
+
 def integrity_record(group: zarr.Group, path: str | os.PathLike) -> dict | None:
-    """The store's integrity record, or None (with a warning) for a store written before it."""
+    """The store's integrity record. A store marked with its kind but without a record is
+    damaged; one written before records (no kind marker either) cannot be verified (a deleted
+    chunk would read as zeros): refused unless ``$AUTOSPARSE_READ_UNVERIFIED`` is 1, then None
+    with a warning."""
     record = group.attrs.get(INTEGRITY_ATTR)
     if record is None:
+        if group.attrs.get(KIND_ATTR) is not None:
+            raise DamagedArtifactError(f"{path}: integrity record missing (the store names its "
+                                       "kind, so it was written with one): damaged metadata")
+        if os.environ.get(UNVERIFIED_ENV) != "1":
+            raise DamagedArtifactError(
+                f"{path}: written before integrity records, so a damaged chunk cannot be told "
+                f"from data; rebuild it, or set {UNVERIFIED_ENV}=1 to read it unverified")
         warn_unverified(path)
         return None
     if not isinstance(record, dict) or "arrays" not in record:

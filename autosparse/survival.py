@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .irp import committed, open_store, read_layer, survival_counts
-from .store import SURVIVAL_DATASET, atomic_dir, check_replaceable
+from .store import SURVIVAL_DATASET, DamagedArtifactError, atomic_dir, check_replaceable
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd
@@ -111,21 +111,29 @@ def _typed(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_dataset(df: pd.DataFrame, out: str | os.PathLike, metadata: Mapping) -> Path:
-    """Write ``df`` as a Parquet dataset directory (zstd, one file), atomically."""
+    """Write ``df`` as a Parquet dataset directory (zstd, one file, a CRC-32 per page that
+    readers verify: :func:`read_dataset`, :func:`autosparse.scorer.open_survival`), atomically."""
     table = pa.Table.from_pandas(_typed(df), preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[META_KEY] = json.dumps(metadata, sort_keys=True, default=str).encode()
     table = table.replace_schema_metadata(meta)
     with atomic_dir(out, SURVIVAL_DATASET) as tmp:
         tmp.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp / "part-0.parquet", compression="zstd")
+        pq.write_table(table, tmp / "part-0.parquet", compression="zstd", write_page_checksum=True)
     return Path(out)
 
 
 def read_dataset(path: str | os.PathLike) -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.read_parquet(path)
+    """The rows of a survival dataset, every page's checksum verified (a damaged or truncated
+    file: :class:`~autosparse.store.DamagedArtifactError` naming the dataset)."""
+    try:
+        table = pq.read_table(path, use_pandas_metadata=True, page_checksum_verification=True)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException) as e:
+        raise DamagedArtifactError(f"survival dataset {path}: unreadable ({e}): damaged or "
+                                   "truncated file") from None
+    return table.to_pandas()
 
 
 def read_metadata(path: str | os.PathLike) -> dict:

@@ -431,7 +431,12 @@ def train(
     ckpt = Path(checkpoint) if checkpoint else None
     identity = run_identity(model, cfg, masks, len(train_data)) if ckpt is not None else None
     if ckpt is not None and ckpt.exists():
-        state = torch.load(ckpt, map_location=device, weights_only=True)
+        try:
+            state = torch.load(ckpt, map_location=device, weights_only=True)
+        except (RuntimeError, EOFError, OSError) as e:  # truncated / not a torch zip
+            raise ValueError(f"checkpoint {ckpt} is unreadable ({type(e).__name__}: "
+                             f"{str(e).splitlines()[0]}): remove it or choose another "
+                             "--checkpoint") from None
         check_checkpoint(state, identity, ckpt)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])

@@ -11,7 +11,7 @@ from torch import nn
 
 import autosparse
 from autosparse.masks import density_schedule, topk_masks
-from autosparse.store import write_arrays
+from autosparse.store import DIGEST, INTEGRITY_ATTR, IRP_STORE, KIND_ATTR, array_digest, write_arrays
 
 
 def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: float = 0.02,
@@ -29,8 +29,16 @@ def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: flo
         history.append(cur)
     root = zarr.open_group(str(path), mode="w")
     write_arrays(root, "masks", {n: torch.stack([h[n] for h in history]) for n in params})
-    if theta0:
-        write_arrays(root, "theta0", {n: p.detach() for n, p in params.items()})
+    digests = write_arrays(root, "theta0", {n: p.detach() for n, p in params.items()}) \
+        if theta0 else {}
+    # the integrity record irp.create_store / commit_iteration write (readers refuse a store
+    # without it): per-iteration digests and kept counts of every mask slice
+    its = [{f"masks/{n}": array_digest(h[n].numpy()) for n in params} for h in history]
+    kept = [{n: int(h[n].sum()) for n in params} for h in history]
+    root.attrs.update({"layers": list(params), "completed_iterations": len(history) - 1,
+                       KIND_ATTR: IRP_STORE,
+                       INTEGRITY_ATTR: {"hash": DIGEST, "arrays": digests, "iterations": its,
+                                        "kept": kept}})
     return path, history
 
 

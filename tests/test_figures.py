@@ -68,6 +68,13 @@ def svg_texts(path: Path) -> list[str]:
     return items
 
 
+def test_every_figure_has_a_report_caption():
+    """The report's one caption template (workflow/report/figure.rst) says what each figure
+    shows; a figure missing from it would get an empty caption (Jinja renders it silently)."""
+    text = (Path(__file__).resolve().parents[1] / "workflow/report/figure.rst").read_text()
+    assert [n for n in FIGURES if f'"{n}":' not in text] == []
+
+
 @pytest.mark.parametrize("name", sorted(FIGURES))
 def test_figure_writes_png_pdf_svg(drawn, name):
     png = drawn[name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 import torch
 from helpers_methods import make_irp_store, method_options
@@ -9,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import autosparse
+from autosparse import masks as M
 from autosparse.masks import density_schedule, is_nested, keep_count, mask_stats
 
 ITERATIVE_ROUNDS = 3  # keep iterative methods cheap in tests
@@ -62,6 +65,18 @@ def test_deterministic_and_model_untouched(name, lenet, mnist_batch, tmp_path):
     b = _prune(lenet, name, 0.9, mnist_batch, tmp_path)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert all(torch.equal(before[k], v) for k, v in lenet.state_dict().items())
+
+
+@pytest.mark.parametrize("scope", ["global", "local"])
+@pytest.mark.parametrize("name", METHODS)
+def test_masks_unchanged_by_the_linear_time_top_k(name, scope, mnist_batch, tmp_path):
+    """Issue 15: every method's masks equal those of the stable-sort rule it replaced (full-width
+    LeNet-300-100: 266,200 weights, past the sampled CPU selection's 4 x 65,536 threshold)."""
+    model = autosparse.build_model("lenet_300_100", 10, seed=0)
+    new = _prune(model, name, 0.9, mnist_batch, tmp_path, scope=scope)
+    with mock.patch.object(M, "_topk_flat", M._topk_flat_sorted):
+        old = _prune(model, name, 0.9, mnist_batch, tmp_path, scope=scope)
+    assert list(new) == list(old) and all(torch.equal(new[k], old[k]) for k in old)
 
 
 def test_random_seed_changes_mask(lenet):

@@ -86,6 +86,7 @@ def test_irp_killed_under_snakemake_resumes_at_the_iteration_in_progress(tmp_pat
     kill_when(proc, mid_iteration_2)
     (staged,) = work.glob("*.zarr")
     done = committed(staged)
+    ckpt_left = bool(list(work.glob(f"*.ckpt/iter{done + 1}.pt")))  # epochs of the next one
     assert not (killed / IRP).exists()  # the output appears only when complete
     out = rerun(killed, IRP)
     log = (killed / "results/logs/irp" / (Path(IRP).stem + ".log")).read_text()
@@ -93,6 +94,13 @@ def test_irp_killed_under_snakemake_resumes_at_the_iteration_in_progress(tmp_pat
     print(f"IRP killed with {done}/4 iterations committed; the rerun trained iterations {redone}")
     assert redone == list(range(done + 1, 5)), (log, out)  # committed iterations not redone
     assert re.search(r"resuming at iteration \d+/4", log)
+    # the iteration in progress continues from its epoch checkpoint: count the epochs it trained
+    m = re.search(rf"^iter {done + 1}/4: resuming from .* at epoch (\d+)/3", log, re.M)
+    assert bool(m) == ckpt_left, log
+    kept = int(m.group(1)) if m else 0
+    epochs = [int(e) for e in re.findall(rf"^iter {done + 1}/4: epoch (\d+)/3", log, re.M)]
+    print(f"iteration {done + 1} resumed after epoch {kept}/3; the rerun trained its epochs {epochs}")
+    assert epochs == list(range(kept + 1, 4)), log  # no checkpointed epoch trained again
     a, b = (zarr.open_group(str(d / IRP), mode="r") for d in (clean, killed))
     assert a.attrs["test_accuracy"] == b.attrs["test_accuracy"]
     for layer in a.attrs["layers"]:

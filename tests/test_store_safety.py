@@ -308,6 +308,71 @@ def test_damaged_store_subprocess_exit_code(stores, tmp_path):
     assert not out.exists()
 
 
+@pytest.fixture(scope="module")
+def survival_and_scorer(stores, tmp_path_factory) -> dict[str, Path]:
+    """A survival dataset (the CLI, page checksums) and an MLP scorer trained on it."""
+    d = tmp_path_factory.mktemp("surv")
+    ds, sc = d / "ds", d / "scorer.pt"
+    assert main(["survival", "--irp", str(stores["irp"]), "--out", str(ds)]) == 0
+    assert main(["scorer-train", "--data", str(ds), "--arch", "mlp", "--epochs", "1",
+                 "--threads", "1", "--out", str(sc)]) == 0
+    return {"ds": ds, "scorer": sc}
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_damaged_survival_dataset_fails(how, survival_and_scorer, tmp_path, capsys):
+    """A flipped byte in a page (read silently as other numbers before page checksums) or a
+    truncated file: scorer training and merging fail naming the file; nothing is written."""
+    ds = copy(survival_and_scorer["ds"], tmp_path / "ds")
+    (part,) = ds.glob("*.parquet")
+    data = bytearray(part.read_bytes())
+    if how == "flip":
+        for k in range(len(data) // 3, len(data) // 3 + 4):
+            data[k] ^= 0x10
+    else:
+        data = data[: len(data) // 2]
+    part.write_bytes(bytes(data))
+    out = tmp_path / "s.pt"
+    code = main(["scorer-train", "--data", str(ds), "--arch", "mlp", "--epochs", "1",
+                 "--threads", "1", "--out", str(out)])
+    clean_failure(capsys, code, str(ds))
+    assert not out.exists()
+    with pytest.raises(DamagedArtifactError, match=str(ds)):
+        survival.read_dataset(ds)
+
+
+@pytest.mark.parametrize("how", ["tensor", "truncate"])
+def test_damaged_scorer_checkpoint_fails(how, survival_and_scorer, tmp_path):
+    from autosparse.scorer import Scorer
+
+    ck = tmp_path / "scorer.pt"
+    shutil.copy(survival_and_scorer["scorer"], ck)
+    if how == "tensor":  # one weight changed behind the recorded digests
+        state = torch.load(ck, weights_only=True)
+        key = next(iter(state["state_dict"]))
+        state["state_dict"][key].view(-1)[0] += 1
+        torch.save(state, ck)
+        match = f"tensor {key}: content digest mismatch"
+    else:
+        ck.write_bytes(ck.read_bytes()[:1000])
+        match = "unreadable"
+    with pytest.raises(DamagedArtifactError, match=f"scorer checkpoint .*{match}"):
+        Scorer.load(ck)
+    Scorer.load(survival_and_scorer["scorer"])  # the undamaged one loads
+
+
+def test_damaged_training_checkpoint_fails(data_root, tmp_path, capsys):
+    """A truncated epoch checkpoint: exit 2 naming it (was a PytorchStreamReader traceback)."""
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"PK\x03\x04" + b"\x00" * 100)
+    metrics = tmp_path / "m.json"
+    code = main(["train", *MODEL, "--epochs", "1", "--train-per-class", "2", "--test-per-class",
+                 "2", "--data-root", str(data_root), "--checkpoint", str(ckpt), "--out",
+                 str(metrics)])
+    clean_failure(capsys, code, f"checkpoint {ckpt} is unreadable")
+    assert not metrics.exists()
+
+
 # --- what the stores record; older stores stay readable -------------------------------------------
 
 
@@ -336,10 +401,25 @@ def test_records_digests_and_kept(stores):
                                   for k in root.attrs["layers"]}
 
 
-def test_older_stores_read_with_warning(stores, tmp_path):
+def test_older_stores_refused_unless_asked_then_read_with_warning(stores, data_root, tmp_path,
+                                                                  monkeypatch, capsys):
+    """A store without integrity records cannot tell a deleted chunk from data (it reads as
+    zeros: a whole layer pruned): refused naming the store, read (with a warning) only under
+    AUTOSPARSE_READ_UNVERIFIED=1."""
+    monkeypatch.delenv("AUTOSPARSE_READ_UNVERIFIED", raising=False)
     m = copy(stores["mask"], tmp_path / "m.zarr")
     ref, _ = read_mask_store(stores["mask"])
     strip_records(m)
+    with pytest.raises(DamagedArtifactError, match=r"m\.zarr: written before integrity records"):
+        read_mask_store(m)
+    lost = copy(m, tmp_path / "lost.zarr")  # an old store that lost a chunk: never read silently
+    damage(chunk_files(lost / "mask" / "fc1.weight")[0], "delete")
+    metrics = tmp_path / "metrics.json"
+    code = main(["train", *MODEL, "--mask", str(lost), "--epochs", "1", "--train-per-class", "2",
+                 "--test-per-class", "2", "--data-root", str(data_root), "--out", str(metrics)])
+    clean_failure(capsys, code, str(lost), "AUTOSPARSE_READ_UNVERIFIED=1")
+    assert not metrics.exists()
+    monkeypatch.setenv("AUTOSPARSE_READ_UNVERIFIED", "1")
     with pytest.warns(UnverifiedArtifactWarning, match="m.zarr: written before integrity"):
         masks, _ = read_mask_store(m)
     assert all(torch.equal(masks[k], ref[k]) for k in ref)
@@ -353,6 +433,20 @@ def test_older_stores_read_with_warning(stores, tmp_path):
         counts = irp.survival_counts(irp.open_store(r))
     ref_counts = irp.survival_counts(irp.open_store(stores["irp"]))
     assert all(np.array_equal(counts[k], ref_counts[k]) for k in ref_counts)
+
+
+@pytest.mark.parametrize("kind", ["mask", "score", "irp"])
+def test_a_marked_store_without_its_record_is_damaged(kind, stores, tmp_path, monkeypatch):
+    """The kind marker and the record are written together: a store with the one and not the
+    other has damaged metadata, refused even under AUTOSPARSE_READ_UNVERIFIED=1."""
+    monkeypatch.setenv("AUTOSPARSE_READ_UNVERIFIED", "1")
+    store = copy(stores[kind], tmp_path / f"{kind}.zarr")
+    meta = json.loads((store / "zarr.json").read_text())
+    meta["attributes"].pop(INTEGRITY_ATTR)
+    (store / "zarr.json").write_text(json.dumps(meta))
+    read = {"mask": read_mask_store, "score": read_score_store, "irp": read_irp_masks}[kind]
+    with pytest.raises(DamagedArtifactError, match=f"{kind}.zarr: integrity record missing"):
+        read(store)
 
 
 # --- one writer per store ---------------------------------------------------------------------------

@@ -230,6 +230,25 @@ def test_schema_documents_every_key():
         assert "description" in sub or "$ref" in sub, key
 
 
+def test_config_overrides_typed_as_the_readme_shows():
+    """README: `--config seeds='[0,1,2]'`. Snakemake reads such values with YAML's BaseLoader
+    (strings); the Snakefile re-reads them (wc.typed_overrides) before the schema sees them."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config, validate
+
+    assert "--config seeds='[0,1,2]'" in (REPO / "README.md").read_text()
+    assert "wc.typed_overrides(config, workflow.config_settings.config" in \
+        (REPO / "Snakefile").read_text()
+    over = parse_config(["seeds=[0,1,2]", "train={epochs: 3, set: [lr=0.5]}"])  # as argv has it
+    assert over["seeds"] == ["0", "1", "2"]  # what Snakemake hands over
+    cfg = load_config(WIRED)
+    update_config(cfg, over)
+    wc.typed_overrides(cfg, over)
+    validate(cfg, str(REPO / "config/schema.yaml"))
+    assert cfg["seeds"] == [0, 1, 2] and cfg["train"]["epochs"] == 3
+    assert cfg["train"]["set"] == ["lr=0.5"]
+
+
 def test_bad_value_stops_snakemake_before_any_job(tmp_path):
     out = snakemake(tmp_path, "-n", overlays=(WIRED, {"experiments": {"table2": {
         "sparsities": [1.0]}}}), check=False)

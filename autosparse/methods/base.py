@@ -126,8 +126,11 @@ def _scoring_copy(model: nn.Module, masks: Masks, bn_mode: str) -> nn.Module:
 
 
 def _run(
-    method: Method, model, batches, masks, rnd, rounds, options, density=None
+    method: Method, model, batches, masks, rnd, rounds, options, density=None,
+    on_device: bool = False,
 ) -> dict[str, torch.Tensor]:
+    """One scoring round: float64 scores on the CPU, or with ``on_device`` where the method
+    computed them (the model's device: :func:`prune` ranks them there)."""
     opts = {**method.options, **options}
     bn_mode = opts.pop("bn_mode", method.bn_mode)
     if bn_mode not in BN_MODES:
@@ -140,7 +143,8 @@ def _run(
     missing = set(ctx.params) - set(scores)
     if missing:
         raise RuntimeError(f"method {method.name!r} returned no scores for {sorted(missing)}")
-    return {n: scores[n].detach().to("cpu", torch.float64) for n in ctx.params}
+    where = None if on_device else "cpu"
+    return {n: scores[n].detach().to(where, torch.float64) for n in ctx.params}
 
 
 def score(
@@ -198,15 +202,18 @@ def prune(
     t0 = time.perf_counter()
     masks = dense_masks(model)
     for rnd, density in enumerate(density_schedule(1.0 - s, rounds, schedule)):
+        # ranked on the scores' device (exact top-k: the same masks on CPU and CUDA)
         scores = given if given is not None else _run(
-            m, model, batches, masks, rnd, rounds, options, density)
+            m, model, batches, masks, rnd, rounds, options, density, on_device=True)
         ranked = {n: -v for n, v in scores.items()} if invert else scores
         masks = topk_masks(ranked, density, scope, current=masks)
         if callback is not None:
             callback(rnd, masks, scores)
     masks = {n: mk.to(device) for n, mk in masks.items()}
     if return_info:
-        return masks, {"scores": scores, "scoring_time": time.perf_counter() - t0, "rounds": rounds}
+        elapsed = time.perf_counter() - t0
+        scores = {n: v.to("cpu") for n, v in scores.items()}
+        return masks, {"scores": scores, "scoring_time": elapsed, "rounds": rounds}
     return masks
 
 

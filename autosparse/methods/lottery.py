@@ -36,7 +36,8 @@ def read_irp_masks(store: str | Path) -> tuple[dict[str, np.ndarray], dict[str, 
     """``{layer: bool [c+1, *shape]}`` of an IRP store's ``masks`` group (its committed iterations
     0..c; all N+1 slices for a store without ``completed_iterations``), and its ``theta0`` group
     (empty when absent). Verified against the store's digests
-    (:class:`~autosparse.store.DamagedArtifactError`); older stores are read with a warning."""
+    (:class:`~autosparse.store.DamagedArtifactError`); older stores only with
+    ``AUTOSPARSE_READ_UNVERIFIED=1`` (:func:`~autosparse.store.integrity_record`)."""
     if store is None:
         raise ValueError("lottery needs store=<path of an IRP zarr store>")
     if not Path(store).exists():
