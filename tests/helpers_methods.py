@@ -11,7 +11,14 @@ from torch import nn
 
 import autosparse
 from autosparse.masks import density_schedule, topk_masks
-from autosparse.store import DIGEST, INTEGRITY_ATTR, IRP_STORE, KIND_ATTR, array_digest, write_arrays
+from autosparse.store import (
+    DIGEST,
+    INTEGRITY_ATTR,
+    IRP_STORE,
+    KIND_ATTR,
+    array_digest,
+    write_arrays,
+)
 
 
 def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: float = 0.02,
