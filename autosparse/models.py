@@ -213,3 +213,13 @@ def prunable_modules(model: nn.Module) -> dict[str, nn.Module]:
 
 def list_models() -> list[str]:
     return MODELS.names()
+
+
+def layer_fans(shape: tuple[int, ...]) -> tuple[int, int, str]:
+    """(fan_in, fan_out, kind) of a prunable weight of this ``shape``: ``in * kh * kw`` and
+    ``out * kh * kw`` for a convolution (``"conv"``), ``in`` and ``out`` for a linear layer. The
+    one definition of the layer context both the survival dataset and the scorer read."""
+    rf = 1
+    for k in shape[2:]:
+        rf *= int(k)
+    return int(shape[1]) * rf, int(shape[0]) * rf, "conv" if len(shape) > 2 else "linear"

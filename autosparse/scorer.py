@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .models import build_model, prunable_modules, prunable_parameters
+from .models import build_model, layer_fans, prunable_modules, prunable_parameters
 from .train import Adam, cpu_fused, format_duration
 
 if TYPE_CHECKING:
@@ -77,15 +77,14 @@ def _check_choice(name: str, value, valid) -> None:
 
 def layer_context(model: nn.Module) -> dict[str, dict]:
     """Per prunable weight (in prunable order): layer_index, fan_in, fan_out (PyTorch's
-    convention: conv fans include the kernel size), kind (conv/linear), depth = index/(L-1)."""
+    convention, :func:`~autosparse.models.layer_fans`), kind (conv/linear), depth = index/(L-1)."""
     mods = prunable_modules(model)
     n = len(mods)
     out = {}
     for i, (name, m) in enumerate(mods.items()):
-        fan_in, fan_out = nn.init._calculate_fan_in_and_fan_out(m.weight)
+        fan_in, fan_out, kind = layer_fans(tuple(m.weight.shape))
         out[name] = {
-            "layer_index": i, "fan_in": int(fan_in), "fan_out": int(fan_out),
-            "kind": "conv" if isinstance(m, nn.Conv2d) else "linear",
+            "layer_index": i, "fan_in": fan_in, "fan_out": fan_out, "kind": kind,
             "depth": i / (n - 1) if n > 1 else 0.0,
         }
     return out

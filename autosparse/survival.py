@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .irp import committed, open_store, read_layer, survival_counts
+from .models import layer_fans
 from .store import SURVIVAL_DATASET, DamagedArtifactError, atomic_dir, check_replaceable
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
@@ -60,11 +61,6 @@ def minmax(x: np.ndarray) -> np.ndarray:
     return np.zeros_like(x) if hi == lo else (x - lo) / (hi - lo)
 
 
-def _fans(shape: tuple[int, ...]) -> tuple[int, int, str]:
-    rf = int(np.prod(shape[2:])) if len(shape) > 2 else 1
-    return shape[1] * rf, shape[0] * rf, "conv" if len(shape) > 2 else "linear"
-
-
 def from_store(store: str | os.PathLike, allow_partial: bool = False) -> tuple[pd.DataFrame, dict]:
     """Survival rows of one IRP store (Eq. 4) and its attrs."""
     import pandas as pd
@@ -80,7 +76,7 @@ def from_store(store: str | os.PathLike, allow_partial: bool = False) -> tuple[p
     parts = []
     for li, name in enumerate(layers):
         cnt = counts[name].reshape(-1)
-        fan_in, fan_out, kind = _fans(tuple(counts[name].shape))
+        fan_in, fan_out, kind = layer_fans(tuple(counts[name].shape))
         n = cnt.size
         parts.append(pd.DataFrame({
             "layer": name, "layer_index": np.full(n, li, np.int32),

@@ -54,3 +54,19 @@ def test_bad_arguments_name_the_value():
         autosparse.build_model("resnet99", 10)
     with pytest.raises(ValueError, match="width"):
         autosparse.build_model("resnet18", 10, width=0)
+
+
+def test_layer_fans_one_definition_for_survival_and_scorer():
+    """Fan-in/out as the scorer's layer context and the survival rows both read them: conv
+    fans include the kernel (in*kh*kw, out*kh*kw), linear ones do not."""
+    from autosparse.models import layer_fans
+    from autosparse.scorer import layer_context
+
+    assert layer_fans((64, 3, 3, 3)) == (27, 576, "conv")
+    assert layer_fans((10, 300)) == (300, 10, "linear")
+    model = autosparse.build_model("resnet18", 10, width=0.125, seed=0)
+    ctx = layer_context(model)
+    for name, p in autosparse.prunable_parameters(model).items():
+        o, i = p.shape[:2]
+        k = p.shape[2] * p.shape[3] if p.dim() == 4 else 1
+        assert (ctx[name]["fan_in"], ctx[name]["fan_out"]) == (i * k, o * k), name

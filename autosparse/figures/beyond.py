@@ -53,21 +53,23 @@ def beyond_figure(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
                         lw=1, label="Dense", zorder=2)
         bottom.axhline(0.0, color=style.GREY, ls=":", lw=1, zorder=1)
         top.set_ylabel("test accuracy (%)")
-        best = next((b for b in sub["best_baseline"] if b), "best baseline")
-        bottom.set_ylabel(f"− {best} (points, paired)")
+        bottom.set_ylabel("paired difference (points)")
         for ax in (top, bottom):
             ax.grid(axis="x", visible=False)
             ax.set_xticks(range(len(names)))
             ax.set_xlim(-0.6, len(names) - 0.4)
         bottom.set_xticklabels(names, rotation=35, ha="right", rotation_mode="anchor")
+    best = {s: next((b for b in pruned.loc[pruned["sparsity"] == s, "best_baseline"] if b),
+                    "best baseline") for s in sparsities}
     titles = [f"{style.sparsity_pct(s)} sparsity: accuracy" for s in sparsities] + [
-        f"{style.sparsity_pct(s)}: paired difference to the best baseline" for s in sparsities]
+        f"{style.sparsity_pct(s)}: minus {best[s]}, the best baseline" for s in sparsities]
     style.label_panels([*axes[0], *axes[1]], titles)
     seen: dict[str, object] = {}
     for ax in axes[0]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             seen.setdefault(lab, h)
-    fig.legend(list(seen.values()), list(seen), loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+               ncol=min(len(seen), 4), frameon=False)
     n = int(pruned["n_seeds"].max()) if len(pruned) else 0
     r0 = (pruned if len(pruned) else df).iloc[0]
     target = display_target(str(r0["model"]), str(r0["dataset"]), float(r0["width"]))
