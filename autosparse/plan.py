@@ -40,9 +40,12 @@ from pathlib import Path
 try:
     from . import workflow_config as wc
     from . import workflow_paths as wp
+    from .train_config import load_presets, parse_overrides
 except ImportError:  # loaded by file path from the Snakefile, without the (torch-importing) package
     import autosparse_workflow_config as wc  # type: ignore[no-redef]
     import autosparse_workflow_paths as wp  # type: ignore[no-redef]
+
+    from autosparse.train_config import load_presets, parse_overrides  # torch-free
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -237,19 +240,7 @@ def target_net(model: str, ds: str, width: float) -> Net:
 
 @functools.cache
 def _presets() -> dict:
-    import yaml
-
-    return yaml.safe_load((REPO_ROOT / "config" / "training.yaml").read_text())["presets"]
-
-
-def _parse_set(items: Iterable[str]) -> dict:
-    import yaml
-
-    out = {}
-    for item in items:
-        k, _, v = str(item).partition("=")
-        out[k.strip()] = yaml.safe_load(v)
-    return out
+    return load_presets()
 
 
 def training(config: Mapping, stage: str, model: str, ds: str) -> dict:
@@ -260,7 +251,7 @@ def training(config: Mapping, stage: str, model: str, ds: str) -> dict:
     key = f"{model}/{ds}"
     if key not in _presets():
         raise KeyError(f"no training preset {key!r}; valid: {sorted(_presets())}")
-    vals = {**_presets()[key], **_parse_set(wc._overrides(c, model))}
+    vals = {**_presets()[key], **parse_overrides(wc._overrides(c, model))}
     if c.get("epochs") is not None:
         vals["epochs"] = c["epochs"]
     classes, _, n_train, n_test = dataset(ds)

@@ -19,21 +19,9 @@ from .masks import mask_stats
 from .models import build_model, prunable_parameters
 from .store import provenance, read_mask_store, write_json_atomic
 from .train import preset, resolve_device, train
+from .train_config import parse_overrides  # noqa: F401  (irp reads it from here)
 
 STARTED = time.time()  # the job's start (this module is imported as the CLI starts)
-
-
-def parse_overrides(items: list[str] | None) -> dict:
-    """``["epochs=3", "lr=0.1"]`` -> ``{"epochs": 3, "lr": 0.1}`` (values parsed as YAML)."""
-    import yaml
-
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ValueError(f"override must be key=value, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
 
 
 def load_data(dataset: str, root=None, train_per_class: int | None = None,

@@ -17,8 +17,11 @@ from pathlib import Path
 
 try:
     from . import workflow_paths as wp
+    from .train_config import make_config, parse_overrides
 except ImportError:  # loaded by file path from the Snakefile, without the (torch-importing) package
     import autosparse_workflow_paths as wp  # type: ignore[no-redef]
+
+    from autosparse.train_config import make_config, parse_overrides  # torch-free
 
 TABLES = ["table1", "table2", "table3", "table4", "table5", "table6", "table8", "table9",
           "px_table2", "beyond"]
@@ -174,8 +177,16 @@ def check_config(config: Mapping, repo_root: str | Path = ".",
         for name in names:
             if name not in models:
                 raise WorkflowConfigError(f"config key {key}.{name}: unknown model {name!r}")
-    for stage in ("train", "irp"):
-        for name in config.get(stage, {}).get("per_class_cap", {}):
+    for stage in ("train", "irp"):  # training overrides, validated as the jobs will (a device too)
+        c = config.get(stage, {})
+        for key, items in (("set", c.get("set", [])),
+                           *((f"set_per_model.{m}", v) for m, v in
+                             (c.get("set_per_model") or {}).items())):
+            try:
+                make_config(parse_overrides(items))
+            except (ValueError, TypeError) as e:
+                raise WorkflowConfigError(f"config key {stage}.{key}: {e}") from None
+        for name in c.get("per_class_cap", {}):
             if name not in datasets:
                 raise WorkflowConfigError(
                     f"config key {stage}.per_class_cap.{name}: unknown dataset {name!r}; "
