@@ -307,6 +307,9 @@ def past_deadline(deadline: float | None, next_step_s: float) -> bool:
 RESUMABLE_FIELDS = ("device", "progress", "eval_batch_size", "cuda_graph")
 
 
+IDENTITY_FIELD = "{identity}"  # in a checkpoint's file name: the run's identity hash
+
+
 def run_identity(model: nn.Module, cfg: TrainConfig, masks: Mapping[str, torch.Tensor] | None,
                  train_size: int) -> dict:
     """What a checkpoint must share with the run resuming it: the config (less
@@ -354,7 +357,9 @@ def train(
     The checkpoint (written atomically after every epoch) holds the model, optimizer and
     data-order RNG state; it is read with ``torch.load(weights_only=True)``. With a
     ``checkpoint`` and a ``deadline`` (``time.time()``), training stops with :class:`OutOfTime`
-    after the epoch whose successor would end past it.
+    after the epoch whose successor would end past it. ``{identity}`` in the checkpoint's file
+    name is replaced by the hash of the run's identity (:func:`run_identity`), so that a work
+    folder keeps one checkpoint per run and never offers another run's (the DAG's form).
     """
     cfg = config
     device = resolve_device(cfg.device)
@@ -374,6 +379,10 @@ def train(
     start = 0
     ckpt = Path(checkpoint) if checkpoint else None
     identity = run_identity(model, cfg, masks, len(train_data)) if ckpt is not None else None
+    if ckpt is not None and IDENTITY_FIELD in ckpt.name:
+        from .store import config_hash
+
+        ckpt = ckpt.with_name(ckpt.name.replace(IDENTITY_FIELD, config_hash(identity)))
     if ckpt is not None and ckpt.exists():
         try:
             state = torch.load(ckpt, map_location=device, weights_only=True)

@@ -113,9 +113,11 @@ def test_retrain_killed_under_snakemake_resumes_at_the_epoch_in_progress(tmp_pat
     for d in (clean, killed):
         d.mkdir()
     finish(clean, METRICS)
-    ckpt = killed / "results/.work/retrain" / TARGET / "magnitude/s0.9/seed0.pt"
-    proc = start(killed, METRICS)
-    kill_when(proc, lambda: ckpt.exists() and ckpt.stat().st_size > 0)
+    work = killed / "results/.work/retrain" / TARGET / "magnitude/s0.9"
+    proc = start(killed, METRICS)  # the checkpoint is named by the run's identity hash
+    kill_when(proc, lambda: any(c.stat().st_size > 0 for c in work.glob("seed0-*.pt")))
+    (ckpt,) = work.glob("seed0-*.pt")
+    assert re.fullmatch(r"seed0-[0-9a-f]{12}\.pt", ckpt.name), ckpt.name
     out = rerun(killed, METRICS)
     log = (killed / "results/logs/retrain" / TARGET / "magnitude/s0.9/seed0.log").read_text()
     m = re.search(r"resuming from .* at epoch (\d+)/6", log)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 
 import pytest
 import torch
@@ -141,6 +142,25 @@ def test_max_runtime_checkpoints_exits_75_and_the_rerun_continues(data_root, tmp
     assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
     assert main([*args, "--max-runtime", "-1"]) == 2  # named, before any work
     assert "--max-runtime must be >= 0" in capsys.readouterr().err
+
+
+def test_identity_named_checkpoints_one_per_run(data_root, tmp_path, capsys):
+    """``{identity}`` in --checkpoint (the DAG's form): each run keeps its own checkpoint, named
+    by its identity hash, so a changed config neither resumes nor is blocked by another's."""
+    from autosparse.cli import main
+
+    args = ["train", "--model", "lenet_300_100", "--dataset", "mnist", "--width", "0.25",
+            "--epochs", "2", "--train-per-class", "20", "--test-per-class", "10",
+            "--data-root", str(data_root), "--checkpoint", str(tmp_path / "c-{identity}.pt")]
+    assert main([*args, "--max-runtime", "0.001", "--out", str(tmp_path / "a.json")]) == 75
+    (first,) = tmp_path.glob("c-*.pt")
+    assert re.fullmatch(r"c-[0-9a-f]{12}\.pt", first.name)
+    # another seed: its own checkpoint, trained from epoch 1 (not refused, not resumed)
+    assert main([*args, "--seed", "1", "--out", str(tmp_path / "b.json")]) == 0
+    assert "resuming" not in capsys.readouterr().err
+    assert len(list(tmp_path.glob("c-*.pt"))) == 2
+    assert main([*args, "--out", str(tmp_path / "a.json")]) == 0  # the first run continues
+    assert f"resuming from {first} at epoch 1/2" in capsys.readouterr().err
 
 
 def test_lenet_learns_real_mnist(mnist):

@@ -25,11 +25,14 @@ rule train_dense:
     retries: config["train"]["retries"]
     params:
         args=lambda w: wc.train_args(config, w.target, w.seed),
-        ckpt="results/.work/train_dense/{target}/seed{seed}.pt",
+        # one checkpoint per run identity (train: "{identity}" -> its hash): another config's
+        # state is never resumed, nor does it block this run
+        ckpt=lambda w: f"results/.work/train_dense/{w.target}/seed{w.seed}-{{identity}}.pt",
+        ckpts="results/.work/train_dense/{target}/seed{seed}-*.pt",
     shell:
         RUN + "python -m autosparse train {params.args} --save-weights {output.weights}"
-        " --checkpoint {params.ckpt} --max-runtime {resources.max_runtime_s}"
-        " --out {output.metrics} > {log} 2>&1 && rm -f {params.ckpt}"
+        " --checkpoint {params.ckpt:q} --max-runtime {resources.max_runtime_s}"
+        " --out {output.metrics} > {log} 2>&1 && rm -f {params.ckpts}"
 
 
 rule retrain:
@@ -52,8 +55,10 @@ rule retrain:
     retries: config["train"]["retries"]
     params:
         args=lambda w: wc.train_args(config, w.target, w.seed),
-        ckpt="results/.work/retrain/{target}/{variant}/s{sparsity}/seed{seed}.pt",
+        ckpt=lambda w: (f"results/.work/retrain/{w.target}/{w.variant}/s{w.sparsity}/"
+                        f"seed{w.seed}-{{identity}}.pt"),
+        ckpts="results/.work/retrain/{target}/{variant}/s{sparsity}/seed{seed}-*.pt",
     shell:
         RUN + "python -m autosparse train {params.args} --mask {input.mask}"
-        " --checkpoint {params.ckpt} --max-runtime {resources.max_runtime_s}"
-        " --out {output} > {log} 2>&1 && rm -f {params.ckpt}"
+        " --checkpoint {params.ckpt:q} --max-runtime {resources.max_runtime_s}"
+        " --out {output} > {log} 2>&1 && rm -f {params.ckpts}"
