@@ -24,7 +24,6 @@ from . import style
 SPAN = 15.0  # points below the best baseline that the axes show; rows beyond: on the edge
 
 
-
 def beyond_figure(inputs: Sequence[str], labels: Mapping, out: Path) -> None:
     plt, _ = style.setup()
     df = compare(gather(inputs, labels))
