@@ -23,6 +23,7 @@ import math
 from typing import TYPE_CHECKING
 
 from .paper import display
+from .paper.render import fmt
 from .stats import binomial_se, decide, paired_difference, t_interval
 
 if TYPE_CHECKING:
@@ -50,10 +51,9 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     runs = runs.copy()
-    if "role" not in runs:
-        runs["role"] = ["dense" if m == "dense" else "baseline" for m in runs["method"]]
+    roles = runs["role"].fillna("") if "role" in runs else [""] * len(runs)
     runs["role"] = [("dense" if m == "dense" else r or "baseline")
-                    for m, r in zip(runs["method"], runs["role"].fillna(""))]
+                    for m, r in zip(runs["method"], roles)]
     if "entry" not in runs:
         runs["entry"] = runs["variant"]
     runs["entry"] = [e if isinstance(e, str) and e else v
@@ -77,6 +77,15 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
             "dataset_note": next((str(x) for x in g.get("dataset_note", []) if x), ""),
             "model": str(g["model"].iloc[0]), "dataset": str(g["dataset"].iloc[0]),
             "width": float(g["width"].iloc[0]), "variant": variant, "_runs": _by_seed(g)})
+    # per sparsity, once: the best baseline, the first reference row and PX's row
+    anchors = {}
+    for sp in {c["sparsity"] for c in cells}:
+        here = [x for x in cells if x["sparsity"] == sp]
+        base = [x for x in here if x["role"] == "baseline" and not math.isnan(x["mean"])]
+        anchors[sp] = (max(base, key=lambda x: x["mean"], default=None),
+                       next((x for x in here if x["role"] == "reference"), None),
+                       next((x for x in here if x["method"] == "px" and x["role"] == "baseline"),
+                            None))
     out = []
     for c in cells:
         row = {k: v for k, v in c.items() if k != "_runs"}
@@ -85,9 +94,7 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
                    diff_reference=math.nan, diff_reference_ci95_low=math.nan,
                    diff_reference_ci95_high=math.nan, time_vs_px=math.nan)
         if c["role"] != "dense":
-            here = [x for x in cells if x["sparsity"] == c["sparsity"]]
-            base = [x for x in here if x["role"] == "baseline" and not math.isnan(x["mean"])]
-            best = max(base, key=lambda x: x["mean"], default=None)
+            best, ref, px = anchors[c["sparsity"]]
             if best is not None:
                 row["best_baseline"] = best["name"]
                 if best is c:
@@ -97,14 +104,12 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
                     row.update(diff=p.diff.mean, diff_ci95_low=p.diff.low,
                                diff_ci95_high=p.diff.high, diff_n=p.diff.n,
                                verdict=decide(p.diff, 0.0))
-            ref = next((x for x in here if x["role"] == "reference"), None)
             if ref is not None:
                 row["reference"] = ref["name"]
                 if ref is not c:
                     p = paired_difference(c["_runs"], ref["_runs"])
                     row.update(diff_reference=p.diff.mean, diff_reference_ci95_low=p.diff.low,
                                diff_reference_ci95_high=p.diff.high)
-            px = next((x for x in here if x["method"] == "px" and x["role"] == "baseline"), None)
             if px is not None and px["scoring_time_mean"] > 0:
                 row["time_vs_px"] = c["scoring_time_mean"] / px["scoring_time_mean"]
         out.append(row)
@@ -115,15 +120,9 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         drop=True)
 
 
-def _f(v: float, digits: int = 2, sign: bool = False) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
-
-
 def _iv(mean: float, low: float, high: float, sign: bool = False) -> str:
-    s = _f(mean, sign=sign)
-    return s if math.isnan(low) else f"{s} [{_f(low, sign=sign)}, {_f(high, sign=sign)}]"
+    s = fmt(mean, sign=sign)
+    return s if math.isnan(low) else f"{s} [{fmt(low, sign=sign)}, {fmt(high, sign=sign)}]"
 
 
 def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
@@ -174,8 +173,8 @@ def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
                   "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         for r in g.to_dict("records"):
             acc = _iv(r["mean"], r["ci95_low"], r["ci95_high"]) + f" ({int(r['n_seeds'])})"
-            vals = [r["name"], ROLE_NAMES.get(r["role"], r["role"]), acc, _f(r["std"]),
-                    _f(r["scoring_time_mean"], 3), _f(r["time_vs_px"]),
+            vals = [r["name"], ROLE_NAMES.get(r["role"], r["role"]), acc, fmt(r["std"]),
+                    fmt(r["scoring_time_mean"], 3), fmt(r["time_vs_px"]),
                     _iv(r["diff"], r["diff_ci95_low"], r["diff_ci95_high"], sign=True),
                     f"**{r['verdict']}**" if r["verdict"] == "holds" else r["verdict"]]
             if ref:

@@ -506,19 +506,14 @@ def iter_rows(
 def _batches(frag, read_batch: int) -> Iterator[pa.RecordBatch]:
     """A fragment's record batches; a page failing its checksum or to decode ->
     :class:`~autosparse.store.DamagedArtifactError` naming the file."""
-    batches = frag.to_batches(columns=list(REQUIRED_COLUMNS), batch_size=read_batch,
-                              use_threads=False)
-    while True:
-        try:
-            rb = next(batches)
-        except StopIteration:
-            return
-        except (OSError, pa.ArrowException) as e:
-            from .store import DamagedArtifactError
+    try:
+        yield from frag.to_batches(columns=list(REQUIRED_COLUMNS), batch_size=read_batch,
+                                   use_threads=False)
+    except (OSError, pa.ArrowException) as e:
+        from .store import DamagedArtifactError
 
-            raise DamagedArtifactError(f"survival dataset file {frag.path}: unreadable ({e}): "
-                                       "damaged or truncated") from None
-        yield rb
+        raise DamagedArtifactError(f"survival dataset file {frag.path}: unreadable ({e}): "
+                                   "damaged or truncated") from None
 
 
 def _encode(arr: pa.Array) -> pa.DictionaryArray:

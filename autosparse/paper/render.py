@@ -18,17 +18,20 @@ REFERENCE_ROWS = ("dense", "snip", "random")  # beside AutoS rows: what AutoS ga
 PIPELINE_CHECK = {"quick", "smoke", "paper_smoke"}
 
 
-def _f(v: float, digits: int = 2) -> str:
-    return "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+def fmt(v: float | None, digits: int = 2, sign: bool = False) -> str:
+    """A table number: ``—`` when missing (None / NaN), else ``digits`` decimals (signed)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
 def _cell(r: Mapping | None, paper: float | None, n_seeds: int, digits: int = 2) -> str:
     p = None if paper is None or math.isnan(paper) else float(paper)
     if r is None:
         return f"— / {p:.{digits}f}" if p is not None else ""
-    ours = _f(r["mean"], digits)
+    ours = fmt(r["mean"], digits)
     if not math.isnan(r.get("ci95_low", math.nan)):
-        ours += f" [{_f(r['ci95_low'], digits)}, {_f(r['ci95_high'], digits)}]"
+        ours += f" [{fmt(r['ci95_low'], digits)}, {fmt(r['ci95_high'], digits)}]"
     if int(r.get("n_seeds", 0)) != n_seeds:
         ours += f" (n={int(r['n_seeds'])})"
     if p is None:
@@ -113,7 +116,7 @@ def render(name: str, df: pd.DataFrame, profile: str = "") -> str:
         if timed:
             r = next((ours[(k, c)] for c in cols if (k, c) in ours), None)
             t = cells.get((k, "time"), {}).get("value")
-            mine = _f(r.get("scoring_time_mean", math.nan), 3) if r else "—"
+            mine = fmt(r.get("scoring_time_mean", math.nan), 3) if r else "—"
             vals.append(f"{mine} / {t:g}" if t is not None else mine)
         if notes:
             r = next((v for (kk, _), v in ours.items() if kk == k), {})
