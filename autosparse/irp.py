@@ -57,7 +57,7 @@ from .masks import Masks, dense_masks, density_schedule, is_nested, keep_count, 
 from .methods import get_method, score
 from .methods.base import ScoringContext, loss_gradients
 from .models import build_model, prunable_parameters
-from .retrain import add_training_args, deadline, parse_overrides
+from .retrain import add_training_args, deadline
 from .retrain import load_data as load_split_data
 from .store import (
     DIGEST,
@@ -80,6 +80,7 @@ from .store import (
     writer_lock,
 )
 from .train import OutOfTime, TrainConfig, format_duration, past_deadline, preset, train
+from .train_config import parse_overrides
 
 GRAD_REDUCTIONS = ("sum", "mean")
 

@@ -31,7 +31,6 @@ from .data import dataset_spec, load_dataset
 from .masks import check_sparsity, mask_stats
 from .methods import get_method, score
 from .models import MODELS, build_model
-from .retrain import parse_overrides
 from .store import (
     MASK_STORE,
     SCORE_STORE,
@@ -42,6 +41,7 @@ from .store import (
     write_score_store,
 )
 from .train import resolve_device
+from .train_config import parse_overrides
 
 REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 1000
 # What a score store and the prune job thresholding it must agree on.

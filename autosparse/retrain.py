@@ -19,7 +19,7 @@ from .masks import mask_stats
 from .models import build_model, prunable_parameters
 from .store import provenance, read_mask_store, write_json_atomic
 from .train import preset, resolve_device, train
-from .train_config import parse_overrides  # noqa: F401  (irp reads it from here)
+from .train_config import parse_overrides
 
 STARTED = time.time()  # the job's start (this module is imported as the CLI starts)
 
