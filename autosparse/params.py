@@ -1,0 +1,163 @@
+"""Stage parameters declared once: each stage's frozen dataclass is the only place its parameters,
+defaults, help texts and choices live. Its CLI flags are generated from it (:func:`add_arguments`,
+:func:`from_args`) and its config block in ``config/schema.yaml`` is checked against it
+(:func:`schema_disagreements`, ``tests/test_stage_schema.py``). Torch-free."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+_META = "autosparse"  # key of a field's metadata that holds its CLI description
+
+
+def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Iterable | None = None,
+          metavar: str | None = None, cli: bool = True, config: str | None = None,
+          factory: Any = dataclasses.MISSING, flag_help_default: bool = True) -> Any:
+    """A dataclass field with its CLI description: ``help`` (``%(default)s`` is appended unless
+    ``flag_help_default`` is false), ``choices``, ``metavar``; ``cli=False`` keeps it off the
+    command line; ``config`` names its key in the stage's config block (default: the field
+    name; ``""``: not in the config block)."""
+    meta = {_META: {"help": help, "choices": tuple(choices) if choices is not None else None,
+                    "metavar": metavar, "cli": cli, "config": config,
+                    "help_default": flag_help_default}}
+    if factory is not dataclasses.MISSING:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def _meta(f: dataclasses.Field) -> dict:
+    return f.metadata.get(_META, {"help": "", "choices": None, "metavar": None, "cli": True,
+                                  "config": None, "help_default": True})
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return dataclasses.MISSING
+
+
+def _base_type(hint: Any) -> tuple[Any, bool]:
+    """(the non-None type of ``hint``, whether None is allowed)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return (args[0] if len(args) == 1 else hint), True
+    return hint, False
+
+
+def str2bool(value: str) -> bool:
+    """``true``/``false`` (also 1/0, yes/no) for boolean flags."""
+    v = str(value).strip().lower()
+    if v in ("true", "1", "yes"):
+        return True
+    if v in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def cli_fields(cls: type) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if _meta(f)["cli"]]
+
+
+def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] = ()) -> None:
+    """One flag per CLI field of the dataclass ``cls`` (``--field-name``), with its default, type,
+    choices and help; fields without a default are required."""
+    hints = typing.get_type_hints(cls)
+    skip = set(skip)
+    for f in cli_fields(cls):
+        if f.name in skip:
+            continue
+        m, default = _meta(f), _default(f)
+        base, _optional = _base_type(hints[f.name])
+        kw: dict[str, Any] = {"help": m["help"], "metavar": m["metavar"]}
+        if default is dataclasses.MISSING:
+            kw["required"] = True
+        else:
+            kw["default"] = list(default) if isinstance(default, tuple) else default
+            if m["help_default"] and "%(default)" not in kw["help"]:
+                kw["help"] += " (default: %(default)s)"
+        if base is bool:
+            kw.update(type=str2bool, metavar=m["metavar"] or "BOOL")
+        elif typing.get_origin(base) in (tuple, list):
+            kw.update(type=typing.get_args(base)[0], nargs="+")
+        elif base in (int, float):
+            kw["type"] = base
+        if m["choices"] is not None:
+            kw["choices"] = m["choices"]
+        parser.add_argument(flag(f.name), **kw)
+
+
+def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:
+    """``cls`` from the parsed flags of :func:`add_arguments` (``values`` win: fields the
+    command builds otherwise, e.g. from ``--set``)."""
+    hints = typing.get_type_hints(cls)
+    kw = {}
+    for f in cli_fields(cls):
+        if f.name in values or not hasattr(args, f.name):
+            continue
+        v = getattr(args, f.name)
+        if isinstance(v, list) and typing.get_origin(_base_type(hints[f.name])[0]) is tuple:
+            v = tuple(v)
+        kw[f.name] = v
+    return cls(**kw, **values)
+
+
+def config_keys(cls: type) -> dict[str, dataclasses.Field]:
+    """Config-block key -> field, for the fields a stage's config block sets."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        key = _meta(f)["config"]
+        if key != "":
+            out[key or f.name] = f
+    return out
+
+
+_JSON_TYPES = {bool: {"boolean"}, int: {"integer"}, float: {"number", "integer"},
+               str: {"string"}, dict: {"object"}, list: {"array"}, tuple: {"array"},
+               type(None): {"null"}}
+
+
+def json_types(hint: Any) -> set[str]:
+    """The JSON-schema types a value of type ``hint`` may take."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return set().union(*(json_types(a) for a in typing.get_args(hint)))
+    return set(_JSON_TYPES.get(typing.get_origin(hint) or hint, {"?"}))
+
+
+def schema_disagreements(cls: type, block: Mapping, dag_only: Iterable[str] = ()) -> list[str]:
+    """How the config block schema ``block`` (one stage in config/schema.yaml) and the stage
+    dataclass ``cls`` disagree: a key in one and not the other (``dag_only``: keys of the DAG
+    alone, e.g. resources), another default, other choices, another type."""
+    props = dict(block.get("properties", {}))
+    keys, hints, out = config_keys(cls), typing.get_type_hints(cls), []
+    name = cls.__name__
+    for key in sorted(set(props) - set(keys) - set(dag_only)):
+        out.append(f"{key}: in the schema, not a field of {name} (nor DAG-only)")
+    for key in sorted(set(keys) - set(props)):
+        out.append(f"{key}: a field of {name}, not in the schema")
+    for key in sorted(set(keys) & set(props)):
+        f, s = keys[key], props[key]
+        default = _default(f)
+        if "default" in s and default is not dataclasses.MISSING:
+            d = list(default) if isinstance(default, tuple) else default
+            if s["default"] != d:
+                out.append(f"{key}: default {s['default']!r} in the schema, {d!r} in {name}")
+        choices = _meta(f)["choices"]
+        if "enum" in s and (choices is None or sorted(s["enum"]) != sorted(choices)):
+            out.append(f"{key}: choices {s['enum']} in the schema, {choices} in {name}")
+        have = s.get("type")
+        have = set(have) if isinstance(have, list) else {have} if have else set()
+        if not have <= json_types(hints[f.name]):
+            out.append(f"{key}: type {sorted(have)} in the schema, {hints[f.name]} in {name}")
+    return out
