@@ -48,7 +48,8 @@ NAMED_COLLECTIONS = (("table6", "merges"), ("fig6", "variants"), ("fig6", "basel
 def replace_named_collections(config: dict, overlays: Iterable[Mapping]) -> None:
     """Snakemake merges config files key by key; redo :data:`NAMED_COLLECTIONS` so that the last
     overlay setting one replaces it whole (else the quick profile's Table 6 merges and Figure 6
-    variants would also run under the smoke and paper profiles)."""
+    variants would also run under the smoke and paper profiles). An experiment an overlay sets
+    to null is left out (cpu.yaml: ``beyond: null``; config/cpu-beyond.yaml adds it back)."""
     import copy
 
     for overlay in overlays:
@@ -56,6 +57,8 @@ def replace_named_collections(config: dict, overlays: Iterable[Mapping]) -> None
         for name, key in NAMED_COLLECTIONS:
             if isinstance(ex.get(name), Mapping) and key in ex[name]:
                 config["experiments"][name][key] = copy.deepcopy(ex[name][key])
+    for name in [n for n, v in config["experiments"].items() if v is None]:
+        del config["experiments"][name]
 
 
 def typed_overrides(config: dict, overrides: Mapping) -> None:

@@ -150,8 +150,24 @@ def _config(*profiles: str) -> dict:
     return cfg
 
 
+CPU_BEYOND = ("config/cpu.yaml", "config/cpu-beyond.yaml")
+
+
+def test_cpu_all_leaves_beyond_out_and_its_overlay_adds_it():
+    from autosparse import plan
+
+    cpu = plan.load_config([REPO / "config/cpu.yaml"], repo_root=REPO, check=False)
+    assert "beyond" not in cpu["experiments"]
+    assert not [t for t in wc.all_targets(cpu) if "beyond" in t]
+    both = plan.load_config([REPO / p for p in CPU_BEYOND], repo_root=REPO, check=False)
+    assert both["experiments"]["beyond"] == _config(*CPU_BEYOND)["experiments"]["beyond"]
+    assert set(wc.all_targets(both)) - set(wc.all_targets(cpu)) == {
+        "results/beyond.csv", "results/beyond.md",
+        *(f"results/figures/beyond{e}" for e in wc.FIGURE_FORMATS)}
+
+
 def test_cpu_plan_is_held_out_and_complete():
-    cfg = _config("config/cpu.yaml")
+    cfg = _config(*CPU_BEYOND)
     ex = cfg["experiments"]["beyond"]
     rows = wc.beyond_variants(cfg)
     ticket = wc.beyond_ticket(cfg)
@@ -182,7 +198,7 @@ def test_cpu_plan_is_held_out_and_complete():
 
 
 def test_learned_ticket_variant_prunes_from_the_ticket_store():
-    cfg = _config("config/cpu.yaml")
+    cfg = _config(*CPU_BEYOND)
     tgt, _ = wc.target_for(cfg, cfg["target"])
     v = next(v for r, e, v in wc.beyond_variants(cfg) if e == "ticket_px")
     store = wp.irp_path(wc.beyond_ticket(cfg))
