@@ -26,7 +26,8 @@ from .methods.base import BN_MODES, Method, ScoringContext, loss_gradients, prep
 from .models import layer_fans, prunable_modules, prunable_parameters
 
 GRAD_REDUCTIONS = ("sum", "mean")
-# the scoring-data protocol of initial_features: data required (prepare_batches' check)
+# initial_features' protocol for methods.base.prepare_batches, which reads only its name and
+# needs_data: scoring data required. Not registered; its fn is never called.
 _NEEDS_DATA = Method("initial_features", lambda ctx: {}, needs_data=True, bn_mode="eval",
                      rounds=1, options={})
 

@@ -22,15 +22,16 @@ import numpy as np
 
 from .artifacts.scorer_checkpoint import write_file_atomic
 from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the format's old home)
+    CATEGORIES,
     COLUMNS,
     META_KEY,
     from_store,
     minmax,
     read_dataset,
     read_metadata,
+    typed,
     write_dataset,
 )
-from .artifacts.survival_dataset import typed as _typed
 from .store import SURVIVAL_DATASET, check_replaceable
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
@@ -48,8 +49,8 @@ def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.Dat
     if not frames:
         raise ValueError("nothing to merge")
     if rule == "concat":
-        return _typed(pd.concat([f.astype({c: str for c in ("run", "layer", "kind")})
-                                 for f in frames], ignore_index=True))
+        return typed(pd.concat([f.astype({c: str for c in CATEGORIES}) for f in frames],
+                               ignore_index=True))
     key = ["layer_index", "flat_index"]
     base = frames[0].sort_values(key).reset_index(drop=True)
     out = base.copy()
@@ -66,7 +67,7 @@ def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.Dat
     out["score"] = np.mean(scores, axis=0)
     runs = [str(r) for f in frames for r in f["run"].unique()]
     out["run"] = f"mean({','.join(runs)})"
-    return _typed(out)
+    return typed(out)
 
 
 def build(stores: Sequence[str | os.PathLike], out: str | os.PathLike,
