@@ -52,10 +52,10 @@ import torch
 import zarr
 from torch import nn
 
+from . import features
 from .data import ImageTensorDataset, class_balanced_subset, dataset_spec
-from .masks import Masks, dense_masks, density_schedule, is_nested, keep_count, topk_masks
+from .masks import Masks, density_schedule, is_nested, keep_count, topk_masks
 from .methods import get_method, score
-from .methods.base import ScoringContext, loss_gradients
 from .models import build_model, prunable_parameters
 from .retrain import add_training_args, deadline
 from .retrain import load_data as load_split_data
@@ -172,20 +172,13 @@ def initial_gradient(
     n_batches: int | None = None, reduction: str = "sum", bn_mode: str = "eval",
 ) -> dict[str, torch.Tensor]:
     """g_0 (Alg. 2 line 7): gradient of the batch-mean cross-entropy at theta_0, summed (or
-    averaged) over the first ``n_batches`` in-order batches of ``data`` (all when None)."""
-    if reduction not in GRAD_REDUCTIONS:
-        raise ValueError(f"reduction must be one of {GRAD_REDUCTIONS}, got {reduction!r}")
-    work = copy.deepcopy(model).train(bn_mode == "train")
-    device = next(work.parameters()).device
+    averaged) over the first ``n_batches`` in-order batches of ``data`` (all when None);
+    :func:`autosparse.features.initial_gradient` over those batches, streamed."""
     total = math.ceil(len(data) / batch_size)
     n = total if n_batches is None else min(int(n_batches), total)
-    gen = (b for _, b in zip(range(n), data.batches(batch_size, device)))
-    params = prunable_parameters(work)
-    ctx = ScoringContext(work, params, gen, dense_masks(work), 0, 1)  # type: ignore[arg-type]
-    grads = loss_gradients(ctx)
-    if reduction == "mean":
-        grads = {k: g / n for k, g in grads.items()}
-    return {k: g.detach().float().cpu() for k, g in grads.items()}
+    device = next(model.parameters()).device
+    batches = (b for _, b in zip(range(n), data.batches(batch_size, device)))
+    return features.initial_gradient(model, batches, reduction, bn_mode)
 
 
 def rewind(model: nn.Module, init_state: Mapping[str, torch.Tensor]) -> nn.Module:

@@ -1,26 +1,8 @@
-"""Survival datasets (AutoS seed Eq. 4, Alg. 2 output D_A) and their consistency (App. F, Eq. 5).
+"""Survival datasets (AutoS seed Eq. 4, Alg. 2 output D_A) built from IRP runs, their merges,
+and their consistency (App. F, Eq. 5).
 
-A survival dataset is a directory of Parquet files (zstd), one row per prunable weight of each
-source IRP run, readable with ``pandas.read_parquet(dir)``:
-
-| column | dtype | meaning |
-| --- | --- | --- |
-| ``run`` | dictionary<string> | source run id (the store's config hash) |
-| ``layer`` | dictionary<string> | parameter name, e.g. ``fc1.weight`` |
-| ``layer_index`` | int32 | position of the layer among the prunable layers (0-based) |
-| ``flat_index`` | int64 | index of the weight in the flattened parameter |
-| ``theta0`` | float32 | initial weight theta_0 |
-| ``grad0`` | float32 | initial gradient g_0 on the pruning data (see ``autosparse.irp``) |
-| ``survived`` | int16 | pruning iterations survived, sum_{i=1..N} m_i (0..N) |
-| ``score`` | float32 | Eq. 4: ``survived`` min-max normalised to [0, 1] *within its run* |
-| ``n_iterations`` | int16 | N of the source run |
-| ``fan_in``, ``fan_out`` | int32 | in*kh*kw and out*kh*kw (conv), in and out (linear) |
-| ``kind`` | dictionary<string> | ``conv`` or ``linear`` |
-| ``depth`` | float32 | layer_index / (L - 1), in [0, 1] (0 for a single layer) |
-
-Normalisation (Eq. 4, as the authors' code: min-max of the survival count) is per source run,
-before any merge, so runs with different N (20 + 40 + 100) share the [0, 1] scale. Key-value
-metadata ``autosparse`` holds JSON: the attrs of every source store and the merge rule.
+The format (schema, rows of an IRP store, writer, readers, checksums) is
+:mod:`autosparse.artifacts.survival_dataset`; its names stay importable from here.
 
 Merges build new datasets from existing ones: ``concat`` stacks the rows (3x20, 20+40+100,
 LTH+SNIP; each row keeps its run's score; the ``run`` column tells them apart); ``mean`` requires
@@ -31,112 +13,31 @@ the same weights in every input (same model and theta_0) and averages ``score`` 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .irp import committed, open_store, read_layer, survival_counts
-from .models import layer_fans
-from .store import SURVIVAL_DATASET, DamagedArtifactError, atomic_dir, check_replaceable
+from .artifacts.scorer_checkpoint import write_file_atomic
+from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the format's old home)
+    CATEGORIES,
+    COLUMNS,
+    META_KEY,
+    from_store,
+    minmax,
+    read_dataset,
+    read_metadata,
+    typed,
+    write_dataset,
+)
+from .store import SURVIVAL_DATASET, check_replaceable
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd
 
-META_KEY = b"autosparse"
 MERGE_RULES = ("concat", "mean")
-COLUMNS = ["run", "layer", "layer_index", "flat_index", "theta0", "grad0", "survived", "score",
-           "n_iterations", "fan_in", "fan_out", "kind", "depth"]
-
-
-def minmax(x: np.ndarray) -> np.ndarray:
-    """(x - min) / (max - min); all zeros when x is constant."""
-    x = np.asarray(x, dtype=np.float64)
-    lo, hi = x.min(), x.max()
-    return np.zeros_like(x) if hi == lo else (x - lo) / (hi - lo)
-
-
-def from_store(store: str | os.PathLike, allow_partial: bool = False) -> tuple[pd.DataFrame, dict]:
-    """Survival rows of one IRP store (Eq. 4) and its attrs."""
-    import pandas as pd
-
-    root = open_store(store)
-    attrs = dict(root.attrs)
-    c = committed(root)
-    if c < attrs["N"] and not allow_partial:
-        raise ValueError(f"{store}: only {c}/{attrs['N']} iterations committed")
-    counts = survival_counts(root)
-    theta0, grad0 = read_layer(root, "theta0"), read_layer(root, "grad0")
-    layers = attrs["layers"]
-    parts = []
-    for li, name in enumerate(layers):
-        cnt = counts[name].reshape(-1)
-        fan_in, fan_out, kind = layer_fans(tuple(counts[name].shape))
-        n = cnt.size
-        parts.append(pd.DataFrame({
-            "layer": name, "layer_index": np.full(n, li, np.int32),
-            "flat_index": np.arange(n, dtype=np.int64),
-            "theta0": theta0[name].reshape(-1).numpy().astype(np.float32),
-            "grad0": grad0[name].reshape(-1).numpy().astype(np.float32),
-            "survived": cnt.astype(np.int16), "fan_in": np.int32(fan_in),
-            "fan_out": np.int32(fan_out), "kind": kind,
-            "depth": np.float32(li / (len(layers) - 1) if len(layers) > 1 else 0.0),
-        }))
-    df = pd.concat(parts, ignore_index=True)
-    df["score"] = minmax(df["survived"].to_numpy()).astype(np.float32)
-    df["n_iterations"] = np.int16(c)
-    df["run"] = attrs["config_hash"]
-    return _typed(df), attrs
-
-
-def _typed(df: pd.DataFrame) -> pd.DataFrame:
-    df = df[COLUMNS].copy()
-    for col in ("run", "layer", "kind"):
-        df[col] = df[col].astype(str).astype("category")
-    for col, dt in (("layer_index", np.int32), ("flat_index", np.int64), ("theta0", np.float32),
-                    ("grad0", np.float32), ("survived", np.int16), ("score", np.float32),
-                    ("n_iterations", np.int16), ("fan_in", np.int32), ("fan_out", np.int32),
-                    ("depth", np.float32)):
-        df[col] = df[col].astype(dt)
-    return df.reset_index(drop=True)
-
-
-def write_dataset(df: pd.DataFrame, out: str | os.PathLike, metadata: Mapping) -> Path:
-    """Write ``df`` as a Parquet dataset directory (zstd, one file, a CRC-32 per page that
-    readers verify: :func:`read_dataset`, :func:`autosparse.scorer.open_survival`), atomically."""
-    table = pa.Table.from_pandas(_typed(df), preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    meta[META_KEY] = json.dumps(metadata, sort_keys=True, default=str).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic_dir(out, SURVIVAL_DATASET) as tmp:
-        tmp.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, tmp / "part-0.parquet", compression="zstd", write_page_checksum=True)
-    return Path(out)
-
-
-def read_dataset(path: str | os.PathLike) -> pd.DataFrame:
-    """The rows of a survival dataset, every page's checksum verified (a damaged or truncated
-    file: :class:`~autosparse.store.DamagedArtifactError` naming the dataset)."""
-    try:
-        table = pq.read_table(path, use_pandas_metadata=True, page_checksum_verification=True)
-    except FileNotFoundError:
-        raise
-    except (OSError, pa.ArrowException) as e:
-        raise DamagedArtifactError(f"survival dataset {path}: unreadable ({e}): damaged or "
-                                   "truncated file") from None
-    return table.to_pandas()
-
-
-def read_metadata(path: str | os.PathLike) -> dict:
-    files = sorted(Path(path).glob("*.parquet"))
-    if not files:
-        raise FileNotFoundError(f"no Parquet files in {path}")
-    return json.loads(pq.read_schema(files[0]).metadata[META_KEY])
 
 
 def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.DataFrame:
@@ -148,8 +49,8 @@ def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.Dat
     if not frames:
         raise ValueError("nothing to merge")
     if rule == "concat":
-        return _typed(pd.concat([f.astype({c: str for c in ("run", "layer", "kind")})
-                                 for f in frames], ignore_index=True))
+        return typed(pd.concat([f.astype({c: str for c in CATEGORIES}) for f in frames],
+                               ignore_index=True))
     key = ["layer_index", "flat_index"]
     base = frames[0].sort_values(key).reset_index(drop=True)
     out = base.copy()
@@ -166,7 +67,7 @@ def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.Dat
     out["score"] = np.mean(scores, axis=0)
     runs = [str(r) for f in frames for r in f["run"].unique()]
     out["run"] = f"mean({','.join(runs)})"
-    return _typed(out)
+    return typed(out)
 
 
 def build(stores: Sequence[str | os.PathLike], out: str | os.PathLike,
@@ -295,8 +196,5 @@ def _cmd_table9(args: argparse.Namespace) -> int:
     df = table9(args.irp)
     print(df.to_string(index=False))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.out.with_name(f".{args.out.name}.tmp")
-        df.to_csv(tmp, index=False)
-        os.replace(tmp, args.out)
+        write_file_atomic(args.out, lambda tmp: df.to_csv(tmp, index=False))
     return 0

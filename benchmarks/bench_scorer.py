@@ -23,6 +23,7 @@ import torch
 
 import autosparse
 from autosparse import scorer as S
+from autosparse.features import initial_features
 
 
 def real_features(model_name: str, dataset: str, width: float, device: str) -> dict:
@@ -30,7 +31,7 @@ def real_features(model_name: str, dataset: str, width: float, device: str) -> d
     model = autosparse.build_model(model_name, ds.num_classes, width,
                                    tuple(ds.spec.input_shape), seed=0).to(device)
     sub = autosparse.class_balanced_subset(ds, 10, seed=0)
-    return S.initial_features(model, list(sub.batches(len(sub), device)))
+    return initial_features(model, list(sub.batches(len(sub), device)))
 
 
 def sync(device: str) -> None:

@@ -1,6 +1,6 @@
 """Test fixture data: a real survival dataset in the DESIGN.md Parquet schema.
 
-LeNet-300-100 (narrow) on real MNIST: theta_0, g_0 by :func:`autosparse.scorer.initial_features`
+LeNet-300-100 (narrow) on real MNIST: theta_0, g_0 by :func:`autosparse.features.initial_features`
 on real batches, and survival counts from a real iterative SNIP pruning at initialisation
 (``rounds`` rounds of :func:`autosparse.methods.score` + :func:`autosparse.masks.topk_masks` over
 :func:`autosparse.masks.density_schedule`, never reviving). To be replaced by the real IRP fixture.
@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import torch
 
 import autosparse
+from autosparse.features import initial_features
 from autosparse.masks import density_schedule, topk_masks
-from autosparse.scorer import initial_features
 
 SCHEMA = pa.schema([
     ("layer", pa.dictionary(pa.int32(), pa.string())), ("layer_index", pa.int32()),

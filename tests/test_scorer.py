@@ -141,6 +141,24 @@ def test_initial_features_g0_is_sum_of_batch_mean_gradients(mnist):
     assert feats["fc1.weight"]["fan_in"] == 784 and feats["fc3.weight"]["depth"] == 1.0
 
 
+def test_g0_and_layer_context_have_one_definition(mnist):
+    """IRP's g_0 (streamed from a dataset) and the scorer's (given batches) are the same
+    function: bitwise equal on the same batches; the layer context comes from shapes alone."""
+    from autosparse import features, irp
+
+    model = autosparse.build_model("lenet_300_100", 10, width=0.25, seed=0)
+    sub = autosparse.class_balanced_subset(mnist[0], 5, seed=0)
+    for reduction in features.GRAD_REDUCTIONS:
+        g0 = irp.initial_gradient(model, sub, 16, None, reduction)
+        feats = S.initial_features(model, list(sub.batches(16)), reduction)
+        assert list(g0) == list(feats)
+        assert all(torch.equal(g0[k], feats[k]["grad0"]) for k in g0)
+    shapes = {n: tuple(p.shape) for n, p in autosparse.prunable_parameters(model).items()}
+    assert S.layer_context(model) == features.shape_context(shapes)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        features.initial_gradient(model, sub.batches(16), "median")
+
+
 @pytest.mark.parametrize("norm", sorted(S.NORMALIZATIONS))
 def test_normalisation_identical_for_dataset_rows_and_target(surv, mnist, norm):
     """The same network's weights get the same inputs whether read from the survival dataset or

@@ -59,8 +59,8 @@ def figure1(store: str | os.PathLike, out: str | os.PathLike,
     jitter); lines are the mean survival score per quantile bin of x (``bins`` bins) of all
     weights, per layer and over all layers. Panel (a) states how many weights each level holds.
     Returns notes (e.g. skipped methods)."""
+    from ..artifacts.survival_dataset import from_store
     from ..paper import display, display_target
-    from ..survival import from_store
     from . import style
 
     plt, sns = style.setup()

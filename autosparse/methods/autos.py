@@ -1,7 +1,8 @@
 """AutoS: prune with a learned scorer (AutoS seed Alg. 1, Eq. 3).
 
-theta_0 and g_0 of the target are computed by :func:`autosparse.scorer.features_from_context`
-(the same definition as for survival datasets: the sum of batch-mean gradients over the scoring
+theta_0, g_0 and layer context of the target are computed by
+:func:`autosparse.features.features_from_context` (the same definitions as for IRP stores and
+survival datasets: the sum of batch-mean gradients over the scoring
 batches, BatchNorm in **eval** mode as the authors' ``model_eval``); the scorer predicts a score
 per weight, in batches of ``batch_size`` weights; the shared protocol keeps the top globally.
 
@@ -21,7 +22,8 @@ from .base import ScoringContext, register_method
 @register_method("autos", bn_mode="eval", scorer=None, batch_size=None, grad_mode="sum",
                  inputs=None, normalize=None)
 def autos_scores(ctx: ScoringContext) -> dict[str, torch.Tensor]:
-    from ..scorer import features_from_context, load_scorer
+    from ..features import features_from_context
+    from ..scorer.trained import load_scorer
 
     opts = ctx.options
     if opts["scorer"] is None:

@@ -1,0 +1,96 @@
+"""The AutoS scorer checkpoint format (``autosparse-scorer-v1``): one ``torch.save`` file of plain
+types and tensors only (read back with ``torch.load(..., weights_only=True)``):
+
+| key | content |
+| --- | --- |
+| ``format`` | :data:`CHECKPOINT_FORMAT` |
+| ``config`` | the scorer's ``TrainScorerConfig`` as a dict (``hidden`` a list) |
+| ``state_dict`` | the scorer network's tensors |
+| ``history`` | per-epoch training loss, validation MSE and Spearman |
+| ``norm_stats`` | normalisation statistics of the training rows (``FeatureStats.to_dict``) |
+| ``data`` | the survival dataset directories trained on |
+| ``provenance`` | package versions and git revision (:func:`autosparse.store.provenance`) |
+| ``digests`` | content digest per tensor of ``state_dict`` (:func:`autosparse.store.array_digest`) |
+
+Written to a temporary sibling and renamed into place (:func:`write_file_atomic`); read back
+verified: a truncated or damaged file, or a tensor that no longer matches its digest, raises
+:class:`~autosparse.store.DamagedArtifactError` naming the checkpoint. Checkpoints without
+``digests`` (written before them) are read unverified.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torch
+
+from ..store import DamagedArtifactError, array_digest, provenance
+
+CHECKPOINT_FORMAT = "autosparse-scorer-v1"
+
+
+def write_file_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Create ``path`` by ``write(tmp)`` on a temporary sibling ``.<name>.tmp-<pid>``, renamed
+    into place (readers see the old file or the new one; the temp is removed on failure).
+
+    The temp's name is part of a ``torch.save`` file: its zip archive records the stem of the
+    path it was written to, so this naming keeps checkpoints byte-identical to earlier ones."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def state_digests(state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
+    """Content digest (:func:`autosparse.store.array_digest`) of every tensor of a state dict."""
+    return {k: array_digest(v.detach().cpu().numpy()) for k, v in state_dict.items()}
+
+
+def checkpoint_state(config: Mapping, state_dict: Mapping[str, torch.Tensor], history: list,
+                     norm_stats: Mapping, data: list) -> dict:
+    """The checkpoint dict (module docstring), with provenance and per-tensor digests."""
+    return {"format": CHECKPOINT_FORMAT, "config": dict(config), "state_dict": state_dict,
+            "history": history, "norm_stats": norm_stats, "data": data,
+            "provenance": provenance(), "digests": state_digests(state_dict)}
+
+
+def save_checkpoint(path: str | os.PathLike, state: Mapping) -> Path:
+    """``torch.save`` of a :func:`checkpoint_state` dict to ``path``, atomically."""
+    return write_file_atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
+    """The verified checkpoint dict of ``path``, its tensors on ``device``.
+
+    Missing -> FileNotFoundError; truncated, not a checkpoint archive or a tensor differing from
+    its recorded digest -> :class:`~autosparse.store.DamagedArtifactError`; another kind of
+    file -> ValueError."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"scorer checkpoint {str(path)!r} not found")
+    try:
+        ck = torch.load(path, map_location=device, weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError) as e:  # truncated / not a zip
+        raise DamagedArtifactError(f"scorer checkpoint {str(path)!r}: unreadable "
+                                   f"({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(f"{str(path)!r} is not an autosparse scorer checkpoint")
+    recorded = ck.get("digests")  # None: written before digests, read unverified
+    if recorded is not None:
+        got = state_digests(ck["state_dict"])
+        for key in sorted(set(recorded) | set(got)):
+            if recorded.get(key) != got.get(key):
+                raise DamagedArtifactError(f"scorer checkpoint {str(path)!r}: tensor {key}: "
+                                           "content digest mismatch (damaged file)")
+    return ck
+
+
+__all__ = ["CHECKPOINT_FORMAT", "checkpoint_state", "load_checkpoint", "save_checkpoint",
+           "state_digests", "write_file_atomic"]
