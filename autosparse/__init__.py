@@ -34,7 +34,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 importlib.import_module(".train", __name__)  # binds autosparse.train to the module, once...
-del train  # noqa: F821  (...and the function takes the name: __getattr__)
+globals().pop("train", None)  # ...and unbinds it: the function takes the name (__getattr__)
 
 
 def __getattr__(name: str):
