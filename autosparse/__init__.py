@@ -2,13 +2,17 @@
 
 The names below are imported on first use (PEP 562), so that ``python -m autosparse table ...``
 and the other torch-free stages start without importing torch (3-4 s of CPU per DAG job).
+
+``autosparse.train`` is the training function (:func:`autosparse.training.train`). The module
+``autosparse/train.py`` (the old import path of the trainer's names, loading them lazily) is
+imported below, first: the import system binds a submodule to its package's attribute of the same
+name once, when it first loads it, so the binding made here is the only one, and deleting it
+leaves ``train`` to :func:`__getattr__`.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 
 __version__ = "0.1.0"
 
@@ -23,10 +27,14 @@ _EXPORTS = {
     "build_model": "models", "list_models": "models", "prunable_parameters": "models",
     "Scorer": "scorer", "TrainScorerConfig": "scorer", "initial_features": "scorer",
     "train_scorer": "scorer",
-    "TrainConfig": "train", "evaluate": "train", "preset": "train",
+    "TrainConfig": "train_config", "evaluate": "training", "preset": "train_config",
+    "train": "training",
 }
 
-__all__ = sorted([*_EXPORTS, "train"])
+__all__ = sorted(_EXPORTS)
+
+importlib.import_module(".train", __name__)  # binds autosparse.train to the module, once...
+globals().pop("train", None)  # ...and unbinds it: the function takes the name (__getattr__)
 
 
 def __getattr__(name: str):
@@ -40,21 +48,3 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
-
-
-class _Package(types.ModuleType):
-    """``autosparse.train`` is the training function, though ``autosparse/train.py`` is also a
-    submodule: importing the submodule would otherwise rebind the package attribute to it."""
-
-    @property
-    def train(self):
-        from .train import train
-
-        return train
-
-    @train.setter
-    def train(self, value) -> None:  # the import system binding the submodule: keep the function
-        pass
-
-
-sys.modules[__name__].__class__ = _Package

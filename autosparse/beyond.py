@@ -22,8 +22,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from .paper import display
-from .paper.render import fmt
+from .paper import display, fmt
 from .stats import binomial_se, decide, paired_difference, t_interval
 
 if TYPE_CHECKING:

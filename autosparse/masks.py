@@ -208,11 +208,12 @@ class MaskEnforcer:
 
     @torch.no_grad()
     def weights(self) -> None:
-        if self.params:
-            torch._foreach_mul_(self.params, self.masks)
+        for p, m in zip(self.params, self.masks):
+            p.mul_(m)
 
     @torch.no_grad()
     def grads(self) -> None:
         grads = [p.grad for p in self.params if p.grad is not None]
-        if grads and len(grads) == len(self.params):
-            torch._foreach_mul_(grads, self.masks)
+        if len(grads) == len(self.params):
+            for g, m in zip(grads, self.masks):
+                g.mul_(m)

@@ -40,8 +40,8 @@ from .store import (
     write_mask_store,
     write_score_store,
 )
-from .train import resolve_device
 from .train_config import parse_overrides
+from .training import resolve_device
 
 REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 1000
 # What a score store and the prune job thresholding it must agree on.

@@ -215,7 +215,7 @@ def test_optimizer_is_torch_optim_bit_for_bit_and_shares_its_state_dict(mnist_ba
     fresh = ours_cls(models[0].parameters(), lr=1.0, fused=kw.get("fused"))
     fresh.load_state_dict(b)  # a torch.optim checkpoint loads into ours
     assert fresh.param_groups[0]["lr"] == kw["lr"]
-    assert all(torch.equal(u[k], v[k]) for u, v in zip(fresh.state, ours.state) for k in v)
+    assert all(torch.equal(fresh.state[p][k], v) for p, s in ours.state.items() for k, v in s.items())
 
 
 def test_training_on_cpu_uses_the_fused_kernels():
@@ -228,11 +228,16 @@ def test_training_on_cpu_uses_the_fused_kernels():
     assert cpu_fused([torch.zeros(2, dtype=torch.float64)]) is None
 
 
+# Issue 14 ("public APIs only") trains with torch.optim's own SGD and Adam, whose Optimizer
+# imports torch._dynamo on construction and on step() (torch 2.14: ~2.5 s of CPU per training
+# job, benchmarks/bench_startup.py): expected to fail until torch stops doing so (strict: an
+# unexpected pass fails, so that the mark goes when the cost does).
+@pytest.mark.xfail(raises=AssertionError, strict=True,
+                   reason="torch.optim.Optimizer imports torch._dynamo (issue 14: public APIs only)")
 @pytest.mark.parametrize("model,dataset", [("resnet20", "cifar10"), ("lenet_300_100", "mnist")])
 def test_a_training_process_does_not_import_torch_dynamo(data_root, tmp_path, model, dataset):
-    """torch.optim's Optimizer imports torch._dynamo (3.5 s of CPU in every DAG job); training
-    goes through autosparse.train.SGD and .Adam instead: momentum SGD (ResNet-20) and Adam
-    (the LeNet preset; the scorer too)."""
+    """torch.optim's Optimizer imports torch._dynamo (3.5 s of CPU in every DAG job): momentum
+    SGD (ResNet-20) and Adam (the LeNet preset; the scorer too)."""
     import subprocess
     import sys
 
@@ -242,14 +247,46 @@ def test_a_training_process_does_not_import_torch_dynamo(data_root, tmp_path, mo
             f"'--data-root', {str(data_root)!r}, '--out', {str(tmp_path / 'm.json')!r}]); "
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert (tmp_path / "m.json").exists()
+    if not (tmp_path / "m.json").exists():  # not an AssertionError: never the expected failure
+        pytest.fail("the training job wrote no metrics")
     assert out.stdout.strip().splitlines()[-1] == "False", out.stderr
+
+
+def test_autosparse_train_is_the_function_and_the_old_module_path_still_imports():
+    """``autosparse.train`` is the training function whichever module a process imports first,
+    and ``from autosparse.train import ...`` (the trainer's old module path) still works;
+    ``import autosparse`` and the settings' names stay torch-free."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import autosparse
+from autosparse.train import TrainConfig, preset
+assert "torch" not in sys.modules
+import autosparse.train as via_import
+import autosparse.irp  # imports the trainer: may not rebind autosparse.train
+from autosparse.train import OutOfTime, make_optimizer, train
+from autosparse import training
+assert autosparse.train is train is via_import is training.train, autosparse.train
+assert make_optimizer is training.make_optimizer and TrainConfig is autosparse.TrainConfig
+assert sys.modules["autosparse.train"].__name__ == "autosparse.train"
+try:
+    from autosparse.train import _save_atomic
+except ImportError:
+    pass
+else:
+    raise AssertionError("private names are not re-exported")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
 
 
 def test_a_long_cpu_run_says_how_long_before_it_goes_on(mnist, monkeypatch):
     import importlib
 
-    train_mod = importlib.import_module("autosparse.train")  # the module, not the function
+    train_mod = importlib.import_module("autosparse.training")  # the module, not the function
     cpu = torch.device("cpu")
     msg = train_mod.estimate_message(0.5, 391, 10, cpu)  # 1955 s
     assert "~32m35s on this CPU for 10 epoch(s)" in msg and "use a GPU" in msg
@@ -295,6 +332,41 @@ def test_the_captured_cuda_step_trains_like_the_eager_one(cifar10):
         if eager.is_floating_point() and eager.numel() > 1:
             rel = (finals[1][k] - eager).norm() / eager.norm().clamp_min(1e-12)
             assert rel < 0.05, (k, float(rel))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_the_captured_step_reads_its_lr_from_the_device_tensor_and_leaves_the_group_as_it_was(
+        mnist_batch, optimizer):
+    """What a CUDA graph of the step needs from torch.optim (checked on the CPU, no graph here):
+    inside the warm-up and captured steps every group's lr is :attr:`CapturedStep.lr` (a tensor
+    the fused kernels read, refilled each epoch) and Adam is capturable; outside them the group
+    holds its float lr again (the ragged eager step and the checkpoint)."""
+    from autosparse.training import CapturedStep, make_optimizer
+
+    x, y = mnist_batch
+    model = autosparse.build_model("lenet_300_100", 10, 0.25, (1, 28, 28), seed=0)
+    opt = make_optimizer(model.parameters(), autosparse.TrainConfig(optimizer=optimizer, lr=0.1),
+                         fused=True)
+    seen = []
+
+    def step(idx, off, flip):
+        seen.append([(g["lr"], g.get("capturable")) for g in opt.param_groups])
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    captured = CapturedStep(step, opt, 8, torch.device("cpu"), print)
+    captured.lr.fill_(opt.param_groups[0]["lr"])
+    before = _weights(model)
+    captured._static_step(None, None)
+    assert all(lr is captured.lr and cap in (True, None) for lr, cap in seen[0])
+    assert [(g["lr"], g.get("capturable")) for g in opt.param_groups] == [
+        (0.1, False if optimizer == "adam" else None)]
+    assert not all(torch.equal(a, b) for a, b in zip(before, _weights(model)))  # it stepped
+    assert not any(isinstance(v, torch.Tensor) for g in opt.state_dict()["param_groups"]
+                   for v in g.values())
 
 
 def test_cuda_graph_is_ignored_on_the_cpu_bit_for_bit(mnist):

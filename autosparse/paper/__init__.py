@@ -9,6 +9,7 @@ paper's caption, the network it prunes and its epochs (App. C), and the header o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -88,6 +89,13 @@ def display(name: str, paper: bool = False) -> str:
     """The display name of a method, model, scorer backbone or dataset (else ``name``); with
     ``paper``, of the papers' own setting (:data:`PAPER_NAMES`)."""
     return (PAPER_NAMES.get(name) if paper else None) or DISPLAY.get(name, name)
+
+
+def fmt(v: float | None, digits: int = 2, sign: bool = False) -> str:
+    """A table number: ``—`` when missing (None / NaN), else ``digits`` decimals (signed)."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
 def display_target(model: str, dataset: str, width: float | None = None) -> str:

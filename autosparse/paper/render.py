@@ -9,20 +9,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..stats import binomial_se
-from . import LAYOUT, column_key, display, paper_cells, row_key
+from . import LAYOUT, column_key, display, fmt, paper_cells, row_key
 
 if TYPE_CHECKING:
     import pandas as pd
 
 REFERENCE_ROWS = ("dense", "snip", "random")  # beside AutoS rows: what AutoS gains
 PIPELINE_CHECK = {"quick", "smoke", "paper_smoke"}
-
-
-def fmt(v: float | None, digits: int = 2, sign: bool = False) -> str:
-    """A table number: ``—`` when missing (None / NaN), else ``digits`` decimals (signed)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:+.{digits}f}" if sign else f"{v:.{digits}f}"
 
 
 def _cell(r: Mapping | None, paper: float | None, n_seeds: int, digits: int = 2) -> str:
