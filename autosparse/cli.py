@@ -11,6 +11,8 @@ import importlib
 import os
 import sys
 
+from .params import str2bool  # noqa: F401  (stage CLIs import it from here)
+
 # Stage modules contributing subcommands, in the order of the paper's pipeline, and the
 # subcommands of each: a command imports only its own module (a table job never imports torch).
 STAGE_COMMANDS = {
@@ -24,16 +26,6 @@ STAGE_COMMANDS = {
     "autosparse.figures": ("figure",),
     "autosparse.plan": ("plan",),
 }
-
-
-def str2bool(value: str) -> bool:
-    """Parse a boolean flag strictly ("False" is False, unlike ``type=bool``)."""
-    v = str(value).strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:

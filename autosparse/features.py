@@ -101,8 +101,7 @@ def initial_gradient(model: nn.Module, batches: Iterable, reduction: str = "sum"
 def features_from_context(ctx: ScoringContext, grad_mode: str = "sum") -> dict[str, dict]:
     """``{name: {theta0, grad0, layer_index, fan_in, fan_out, kind, depth}}`` of the model of a
     scoring context (methods.base protocol: a private copy in the method's BatchNorm mode, the
-    scoring batches on its device)."""
-    check_choice("grad_mode", grad_mode, GRAD_REDUCTIONS)
+    scoring batches on its device; ``grad_mode`` checked by :func:`context_gradient`)."""
     theta0, grad0 = initial_weights(ctx.params), context_gradient(ctx, grad_mode)
     context = layer_context(ctx.model)
     return {name: {"theta0": theta0[name], "grad0": grad0[name], **context[name]}

@@ -54,6 +54,7 @@ from torch import nn
 
 from . import features
 from .data import ImageTensorDataset, class_balanced_subset, dataset_spec
+from .features import GRAD_REDUCTIONS
 from .masks import Masks, density_schedule, is_nested, keep_count, topk_masks
 from .methods import get_method, score
 from .models import build_model, prunable_parameters
@@ -81,8 +82,6 @@ from .store import (
 )
 from .train import OutOfTime, TrainConfig, format_duration, past_deadline, preset, train
 from .train_config import parse_overrides
-
-GRAD_REDUCTIONS = ("sum", "mean")
 
 
 @dataclass

@@ -53,13 +53,13 @@ def _base_type(hint: Any) -> tuple[Any, bool]:
 
 
 def str2bool(value: str) -> bool:
-    """``true``/``false`` (also 1/0, yes/no) for boolean flags."""
+    """Parse a boolean flag strictly ("False" is False, unlike ``type=bool``)."""
     v = str(value).strip().lower()
-    if v in ("true", "1", "yes"):
+    if v in ("1", "true", "yes", "on"):
         return True
-    if v in ("false", "0", "no"):
+    if v in ("0", "false", "no", "off"):
         return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    raise argparse.ArgumentTypeError(f"expected a boolean, got {value!r}")
 
 
 def flag(name: str) -> str:

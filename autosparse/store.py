@@ -31,7 +31,7 @@ import shutil
 import socket
 import subprocess
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -288,6 +288,24 @@ def write_json_atomic(path: str | os.PathLike, obj) -> None:
     tmp = _tmp_sibling(path)
     tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
     os.replace(tmp, path)
+
+
+def write_file_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Create ``path`` by ``write(tmp)`` on a temporary sibling ``.<name>.tmp-<pid>``, renamed
+    into place (readers see the old file or the new one; the temp is removed on failure).
+
+    The temp's name is part of a ``torch.save`` file: its zip archive records the stem of the
+    path it was written to, so this naming keeps checkpoints byte-identical to earlier ones."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @contextlib.contextmanager

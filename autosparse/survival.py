@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .artifacts.scorer_checkpoint import write_file_atomic
 from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the format's old home)
     CATEGORIES,
     COLUMNS,
@@ -32,7 +31,7 @@ from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the forma
     typed,
     write_dataset,
 )
-from .store import SURVIVAL_DATASET, check_replaceable
+from .store import SURVIVAL_DATASET, check_replaceable, write_file_atomic
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd

@@ -11,6 +11,7 @@ the CPU). Old import path: :mod:`autosparse.train`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 import sys
@@ -26,6 +27,7 @@ from torch.optim import SGD, Adam
 
 from .data import ImageTensorDataset, augment_batch, augment_params
 from .masks import MaskEnforcer
+from .store import write_file_atomic
 from .train_config import (  # noqa: F401  (the training settings, re-exported)
     OPTIMIZERS,
     TrainConfig,
@@ -99,13 +101,6 @@ class TrainResult:
     test_loss: float
     wall_time: float
     resumed_from_epoch: int = 0
-
-
-def _save_atomic(obj: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def format_duration(s: float) -> str:
@@ -388,9 +383,10 @@ def train(model: nn.Module, train_data: ImageTensorDataset, test_data: ImageTens
         log(f"epoch {epoch + 1}/{cfg.epochs} loss {rec['train_loss']:.4f}{acc} "
             f"lr {rec['lr']:.3g} {format_duration(rec['epoch_time'])} eta {format_duration(eta)}")
         if ckpt is not None:
-            _save_atomic({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                          "generator": gen.get_state(), "epoch": epoch + 1, "history": history,
-                          "config": dataclasses.asdict(cfg), "identity": identity}, ckpt)
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
+                     "generator": gen.get_state(), "epoch": epoch + 1, "history": history,
+                     "config": dataclasses.asdict(cfg), "identity": identity}
+            write_file_atomic(ckpt, functools.partial(torch.save, state))
             if epoch + 1 < cfg.epochs and past_deadline(deadline, rec["epoch_time"]):
                 raise OutOfTime(f"time budget reached after epoch {epoch + 1}/{cfg.epochs}; "
                                 f"checkpoint {ckpt} written: run the same command again to "

@@ -43,7 +43,7 @@ def test_required_choices_and_bool_are_checked():
         parser().parse_args([])
     with pytest.raises(argparse.ArgumentError, match="invalid choice"):
         parser().parse_args(["--model", "m", "--scope", "layer"])
-    with pytest.raises(argparse.ArgumentError, match="expected true or false"):
+    with pytest.raises(argparse.ArgumentError, match="expected a boolean"):
         parser().parse_args(["--model", "m", "--save-trained", "maybe"])
     assert "--overrides" not in parser().format_help()  # cli=False
     assert "(default: 20)" in parser().format_help()

@@ -12,7 +12,7 @@ types and tensors only (read back with ``torch.load(..., weights_only=True)``):
 | ``provenance`` | package versions and git revision (:func:`autosparse.store.provenance`) |
 | ``digests`` | content digest per tensor of ``state_dict`` (:func:`autosparse.store.array_digest`) |
 
-Written to a temporary sibling and renamed into place (:func:`write_file_atomic`); read back
+Written to a temporary sibling and renamed into place (:func:`autosparse.store.write_file_atomic`); read back
 verified: a truncated or damaged file, or a tensor that no longer matches its digest, raises
 :class:`~autosparse.store.DamagedArtifactError` naming the checkpoint. Checkpoints without
 ``digests`` (written before them) are read unverified.
@@ -21,32 +21,14 @@ verified: a truncated or damaged file, or a tensor that no longer matches its di
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
-from ..store import DamagedArtifactError, array_digest, provenance
+from ..store import DamagedArtifactError, array_digest, provenance, write_file_atomic
 
 CHECKPOINT_FORMAT = "autosparse-scorer-v1"
-
-
-def write_file_atomic(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
-    """Create ``path`` by ``write(tmp)`` on a temporary sibling ``.<name>.tmp-<pid>``, renamed
-    into place (readers see the old file or the new one; the temp is removed on failure).
-
-    The temp's name is part of a ``torch.save`` file: its zip archive records the stem of the
-    path it was written to, so this naming keeps checkpoints byte-identical to earlier ones."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def state_digests(state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
@@ -93,4 +75,4 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
 
 
 __all__ = ["CHECKPOINT_FORMAT", "checkpoint_state", "load_checkpoint", "save_checkpoint",
-           "state_digests", "write_file_atomic"]
+           "state_digests"]
