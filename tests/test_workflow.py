@@ -202,6 +202,15 @@ def test_every_target_declared_once():
         wc.figure_inputs(load_config(), "fig2")
 
 
+def test_schema_ablation_kinds_are_the_library_s():
+    """The ablation kinds have one home, autosparse.ablations.ABLATIONS; the schema checks them."""
+    from autosparse.ablations import ABLATIONS
+
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    kinds = schema["properties"]["experiments"]["properties"]["ablations"]["properties"]["kinds"]
+    assert tuple(kinds["items"]["enum"]) == ABLATIONS
+
+
 def test_workflow_package_imports_without_torch():
     """The Snakefile imports autosparse.workflow normally: the package and its old homes load
     without torch (a no-op `snakemake` stays ~1 s of CPU)."""
