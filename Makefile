@@ -15,7 +15,7 @@ setup: .venv/.installed
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
-	# Snakemake's compact job log (profiles/default selects it). Not editable: Snakemake finds
+	# Snakemake's compact job log (workflow/profiles/default selects it). Not editable: Snakemake finds
 	# logger plugins by module scan, which editable installs escape.
 	$(PY) -m pip install -q ./plugins/snakemake-logger-plugin-autosparse
 	touch $@

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFILE = str(ROOT / "workflow" / "profiles" / "default")  # the workflow profile
 SNAKEFILE = """
 rule all:
     input: expand("out/{i}.txt", i=range(3))
@@ -47,7 +48,7 @@ def plugin():
 
 
 def test_one_line_per_finished_job_with_progress_and_eta(tmp_path, plugin):
-    out = snakemake(tmp_path, "--workflow-profile", str(ROOT / "profiles" / "default"))
+    out = snakemake(tmp_path, "--workflow-profile", PROFILE)
     assert out.returncode == 0, out.stderr
     lines = [m for m in map(LINE.match, out.stderr.splitlines()) if m]
     assert [(int(m[1]), int(m[2])) for m in lines] == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -59,7 +60,7 @@ def test_one_line_per_finished_job_with_progress_and_eta(tmp_path, plugin):
 
 
 def test_a_failed_job_is_reported_in_full(tmp_path, plugin):
-    out = snakemake(tmp_path, "--workflow-profile", str(ROOT / "profiles" / "default"), "bad.txt")
+    out = snakemake(tmp_path, "--workflow-profile", PROFILE, "bad.txt")
     assert out.returncode != 0
     assert "Error in rule broken" in out.stderr and "exit 3" in out.stderr
 

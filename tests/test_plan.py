@@ -1,4 +1,4 @@
-"""The cost plan (autosparse/plan.py, `python -m autosparse plan`): its jobs are Snakemake's, its
+"""The cost plan (autosparse/workflow/, `python -m autosparse plan`): its jobs are Snakemake's, its
 FLOPs the registry models', its time linear in the work, its disk the real stores', and the rules
 request what it says."""
 
@@ -18,6 +18,7 @@ import yaml
 
 from autosparse import plan
 from autosparse.cli import main as cli
+from autosparse.workflow import plan as workflow_plan
 from tests.test_workflow import REPO, job_counts, snakemake
 
 
@@ -189,7 +190,7 @@ def test_bad_target_or_device_fails_before_any_work(monkeypatch, capsys):
     def no_work(*a, **k):
         raise AssertionError("planned jobs before checking the target")
 
-    monkeypatch.setattr(plan, "plan_jobs", no_work)
+    monkeypatch.setattr(workflow_plan, "plan_jobs", no_work)  # where the CLI looks it up
     assert cli(["plan", "--configfile", str(REPO / "config/smoke.yaml"),
                 "--target", "results/nosuch.csv"]) == 2
     err = capsys.readouterr().err
@@ -240,6 +241,13 @@ def test_method_costs_cover_the_registry():
     assert set(autosparse.list_methods()) == set(plan.METHOD_COSTS)
     for name in plan.METHOD_COSTS:
         assert plan.method_cost(name)["rounds"] == get_method(name).rounds, name
+
+
+def test_layer_plans_cover_the_registry():
+    import autosparse
+    from autosparse.workflow.shapes import MODELS
+
+    assert set(autosparse.list_models()) == set(MODELS)
 
 
 def test_dataset_sizes_are_the_offline_files(data_root):

@@ -31,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 def start(workdir: Path, target: str, *extra: str, overlay: dict = OVERLAY) -> subprocess.Popen:
     (workdir / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "workflow" / "Snakefile"), "-d", str(workdir),
            "--cores", "1", target, *extra, "--configfile", str(REPO / "config/smoke.yaml"),
            str(workdir / "overlay.yaml")]
     env = {**os.environ, "PYTHONPATH": str(REPO), "PATH": BIN + os.pathsep + os.environ["PATH"]}

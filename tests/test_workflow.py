@@ -22,8 +22,10 @@ from autosparse.cli import main as cli
 from autosparse.figures.accuracy import collapsed_share, layer_densities
 from autosparse.store import write_mask_store
 from autosparse.tables import build_table, to_markdown
+from autosparse.workflow import config as wconfig
 
 REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "workflow" / "Snakefile"
 BIN = str(Path(sys.executable).parent)
 # Overlay limiting method lists to methods registered in every branch (random, magnitude, snip),
 # so that the DAG can be planned and run before the other stages' methods are merged.
@@ -40,15 +42,10 @@ PROFILE_METHODS = {"grasp", "synflow", "px", "iter_snip", "lottery", "autos", "n
 
 
 def load_config(*overlays: dict | str) -> dict:
-    from snakemake.utils import update_config
-
     cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
     overlays = [o if isinstance(o, dict) else yaml.safe_load((REPO / o).read_text())
                 for o in overlays]
-    for o in overlays:
-        update_config(cfg, o)
-    wc.replace_named_collections(cfg, overlays)
-    return cfg
+    return wconfig.merge_overlays(cfg, overlays)
 
 
 def snakemake(workdir: Path, *args: str, overlays: tuple = (), check: bool = True):
@@ -59,7 +56,7 @@ def snakemake(workdir: Path, *args: str, overlays: tuple = (), check: bool = Tru
             p.write_text(yaml.safe_dump(o))
             o = p
         files.append(str(REPO / o) if isinstance(o, str) else str(o))
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-d", str(workdir),
+    cmd = [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "-d", str(workdir),
            "--cores", "1", *args]
     if files:
         cmd += ["--configfile", *files]
@@ -141,6 +138,129 @@ def test_profiles_name_their_own_merges_and_variants(tmp_path):
     text = out.stdout + out.stderr
     assert "results/survival/lth+snip" in text
     assert "3xn3" not in text and "n3+n6+n10" not in text
+
+
+RUNS = [{"criterion": "snip", "iterations": 2, "seed": 0},
+        {"criterion": "snip", "iterations": 2, "seed": 1}]
+
+
+def test_named_collections_are_lists_an_overlay_replaces_whole():
+    """config/config.yaml gives Table 6's merges and Figure 6's variants / baselines as lists of
+    {name, ...}: an overlay's list replaces the default's (Snakemake merges mappings key by key,
+    lists whole), and so does an overlay in the old mapping form; the planning reads them by
+    name, in order."""
+    quick = load_config()
+    assert list(quick["experiments"]["table6"]["merges"]) == ["n3+n6+n10", "3xn3", "lth+snip"]
+    assert quick["experiments"]["fig6"]["baselines"]["LTH"] == {"method": "lottery",
+                                                                "criterion": "magnitude"}
+    net = {"model": "lenet_300_100", "dataset": "mnist"}
+    listed = load_config({"experiments": {
+        "table6": {"merges": [{"name": "3x2", "runs": RUNS}]},
+        "fig6": {"variants": [{"name": "B", "source": net, "arch": "vgg19"},
+                              {"name": "A", "source": net, "arch": "resnet18"}]}}})
+    assert listed["experiments"]["table6"]["merges"] == {"3x2": RUNS}
+    assert listed["experiments"]["fig6"]["variants"] == {
+        "B": {"source": net, "arch": "vgg19"}, "A": {"source": net, "arch": "resnet18"}}
+    assert list(listed["experiments"]["fig6"]["baselines"]) == ["LTH", "SNIP-iter"]
+    mapped = load_config({"experiments": {"table6": {"merges": {"3x2": RUNS}}}})
+    assert mapped["experiments"]["table6"]["merges"] == {"3x2": RUNS}
+    for bad, word in (([{"runs": RUNS}], "needs a name"),
+                      ([{"name": "a", "runs": RUNS}, {"name": "a", "runs": RUNS}], "twice"),
+                      ([{"name": "a", "runs": RUNS, "seed": 1}], "expected {name, runs}")):
+        with pytest.raises(wc.WorkflowConfigError, match=word) as e:
+            load_config({"experiments": {"table6": {"merges": bad}}})
+        assert "experiments.table6.merges[" in str(e.value)
+
+
+def test_registry_names_are_the_registries():
+    """check_config reads the names the cost model knows (torch-free): they are the registries'."""
+    assert wc.registry_names() == {"models": autosparse.list_models(),
+                                   "datasets": autosparse.list_datasets(),
+                                   "methods": autosparse.list_methods()}
+
+
+def test_every_target_declared_once():
+    """Each table, figure and the ledger registers once (autosparse.workflow.experiments); the
+    name lists, the targets of `all`, the schema's experiments and the build side agree."""
+    from autosparse.figures import FIGURES as DRAWN
+    from autosparse.tables import TABLE_KIND
+    from autosparse.workflow import experiments as ex
+
+    assert ex.TABLES == wc.TABLES == [n for k, n in ex.EXPERIMENTS if k == "table"]
+    assert ex.FIGURES == wc.FIGURES == [n for k, n in ex.EXPERIMENTS if k == "figure"]
+    assert set(ex.TABLES) == set(TABLE_KIND) and set(ex.FIGURES) == set(DRAWN)
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    always = {n for (k, n), e in ex.EXPERIMENTS.items() if e.always and k != "ledger"}
+    assert set(schema["properties"]["experiments"]["properties"]) == \
+        set(ex.TABLES) | set(ex.FIGURES) - always
+    targets = wc.all_targets(load_config())
+    assert len(targets) == len(set(targets)) == 2 * len(ex.TABLES) + 3 * len(ex.FIGURES) + 2
+    assert targets[-2:] == ["results/claims.csv", "results/claims.md"]
+    with pytest.raises(ValueError, match="registered twice"):
+        ex.experiment("table", "table1")(lambda config, entry: [])
+    with pytest.raises(KeyError, match="unknown figure 'fig2'; valid: fig1, fig3"):
+        wc.figure_inputs(load_config(), "fig2")
+
+
+def test_schema_ablation_kinds_are_the_library_s():
+    """The ablation kinds have one home, autosparse.ablations.ABLATIONS; the schema checks them."""
+    from autosparse.ablations import ABLATIONS
+
+    schema = yaml.safe_load((REPO / "config/schema.yaml").read_text())
+    kinds = schema["properties"]["experiments"]["properties"]["ablations"]["properties"]["kinds"]
+    assert tuple(kinds["items"]["enum"]) == ABLATIONS
+
+
+def test_workflow_package_imports_without_torch():
+    """The Snakefile imports autosparse.workflow normally: the package and its old homes load
+    without torch (a no-op `snakemake` stays ~1 s of CPU)."""
+    code = ("import sys; import autosparse.workflow; from autosparse.workflow import args, "
+            "config, costs, experiments, jobs, paths, plan, rates, shapes, stages; "
+            "import autosparse.workflow_config, autosparse.workflow_paths, autosparse.plan; "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+OLD = "ee3cb5b"  # the profiles before issue 14 (the named collections as mappings, restated)
+
+
+def _old_config(files: list[str]) -> dict:
+    """A profile merged from the config files of OLD as its Snakefile merged them: key by key,
+    then each named collection an overlay sets replaced whole."""
+    import copy
+
+    from snakemake.utils import update_config
+
+    def show(f):
+        out = subprocess.run(["git", "show", f"{OLD}:{f}"], cwd=REPO, capture_output=True,
+                             text=True)
+        if out.returncode:
+            pytest.skip(f"commit {OLD} not in this clone")
+        return yaml.safe_load(out.stdout) or {}
+
+    cfg, overlays = show("config/config.yaml"), [show(f) for f in files]
+    for o in overlays:
+        update_config(cfg, o)
+    for o in overlays:
+        for name, key in (("table6", "merges"), ("fig6", "variants"), ("fig6", "baselines")):
+            entry = (o.get("experiments") or {}).get(name) or {}
+            if key in entry:
+                cfg["experiments"][name][key] = copy.deepcopy(entry[key])
+    return cfg
+
+
+@pytest.mark.parametrize("files", [[], ["config/smoke.yaml"], ["config/cpu.yaml"],
+                                   ["config/paper.yaml"],
+                                   ["config/paper.yaml", "config/paper_smoke.yaml"]])
+def test_profiles_merge_to_the_configs_before_issue_14(files):
+    """Profiles now overlay only what they change and name their collections in lists: each
+    merged profile is the one it was (before the schema's defaults), but for the one change
+    made since: c9b51a0 left ``beyond`` out of the cpu profile (config/cpu-beyond.yaml)."""
+    old = _old_config(files)
+    if "config/cpu.yaml" in files:
+        del old["experiments"]["beyond"]
+    assert load_config(*files) == old
 
 
 def flag_value(args: str, flag: str) -> str | None:
@@ -248,7 +368,7 @@ def test_config_overrides_typed_as_the_readme_shows():
 
     assert "--config seeds='[0,1,2]'" in (REPO / "README.md").read_text()
     assert "wc.typed_overrides(config, workflow.config_settings.config" in \
-        (REPO / "Snakefile").read_text()
+        SNAKEFILE.read_text()
     over = parse_config(["seeds=[0,1,2]", "train={epochs: 3, set: [lr=0.5]}"])  # as argv has it
     assert over["seeds"] == ["0", "1", "2"]  # what Snakemake hands over
     cfg = load_config(WIRED)

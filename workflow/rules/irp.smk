@@ -10,7 +10,7 @@ rule irp:
     output:
         directory("results/irp/{irp}.zarr"),
     params:
-        args=lambda w: wc.irp_args(config, w.irp),
+        args=lambda w: job_args.irp_args(config, w.irp),
     log:
         "results/logs/irp/{irp}.log",
     benchmark:

@@ -5,11 +5,11 @@
 
 rule score:
     input:
-        lambda w: wc.score_inputs(w.variant, config, w.target, w.seed),
+        lambda w: stages.score_inputs(w.variant, config, w.target, w.seed),
     output:
         directory("results/scores/{target}/{variant}/seed{seed}.zarr"),
     params:
-        args=lambda w: wc.score_args(config, w.target, w.variant, w.seed),
+        args=lambda w: job_args.score_args(config, w.target, w.variant, w.seed),
     log:
         "results/logs/score/{target}/{variant}/seed{seed}.log",
     benchmark:
@@ -27,11 +27,11 @@ rule score:
 
 rule prune:
     input:
-        lambda w: wc.prune_inputs(config, w.target, w.variant, w.seed),
+        lambda w: stages.prune_inputs(config, w.target, w.variant, w.seed),
     output:
         directory("results/masks/{target}/{variant}/s{sparsity}/seed{seed}.zarr"),
     params:
-        args=lambda w: wc.prune_args(config, w.target, w.variant, w.sparsity, w.seed),
+        args=lambda w: job_args.prune_args(config, w.target, w.variant, w.sparsity, w.seed),
     log:
         "results/logs/prune/{target}/{variant}/s{sparsity}/seed{seed}.log",
     benchmark:

@@ -4,15 +4,15 @@
 
 rule table:
     input:
-        metrics=lambda w: [p for p, _ in wc.table_inputs(config, w.table)],
-        sources=lambda w: wc.table_sources(config, w.table),
+        metrics=lambda w: [p for p, _ in experiments.table_inputs(config, w.table)],
+        sources=lambda w: experiments.table_sources(config, w.table),
     output:
         csv="results/{table}.csv",
         md="results/{table}.md",
         html=report("results/{table}.html", caption="../report/table.rst", category="Tables",
                     labels={"table": "{table}"}),
     params:
-        labels=lambda w: wc.labels_json(wc.table_inputs(config, w.table)),
+        labels=lambda w: experiments.labels_json(experiments.table_inputs(config, w.table)),
         profile=config["profile"],
     log:
         "results/logs/table/{table}.log",
@@ -21,8 +21,8 @@ rule table:
     conda:
         "../../envs/autosparse.yaml"
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=planned("table", "mem_mb"),
+        runtime=planned("table", "runtime"),
     threads: JOB_THREADS
     shell:
         "python -m autosparse table --name {wildcards.table} --metrics {input.metrics}"
@@ -31,14 +31,14 @@ rule table:
 
 rule figure:
     input:
-        lambda w: [p for p, _ in wc.figure_inputs(config, w.figure)],
+        lambda w: [p for p, _ in experiments.figure_inputs(config, w.figure)],
     output:
         png=report("results/figures/{figure}.png", caption="../report/figure.rst",
                    category="Figures", labels={"figure": "{figure}"}),
         pdf="results/figures/{figure}.pdf",   # written beside the PNG by the figure CLI
         svg="results/figures/{figure}.svg",
     params:
-        labels=lambda w: wc.labels_json(wc.figure_inputs(config, w.figure)),
+        labels=lambda w: experiments.labels_json(experiments.figure_inputs(config, w.figure)),
     log:
         "results/logs/figure/{figure}.log",
     benchmark:
@@ -46,8 +46,8 @@ rule figure:
     conda:
         "../../envs/autosparse.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=planned("figure", "mem_mb"),
+        runtime=planned("figure", "runtime"),
     threads: JOB_THREADS
     shell:
         "python -m autosparse figure --name {wildcards.figure} --inputs {input} --labels {params.labels:q}"
@@ -56,7 +56,7 @@ rule figure:
 
 rule claims:
     input:
-        lambda w: wc.claims_inputs(config),
+        lambda w: experiments.claims_inputs(config),
     output:
         csv="results/claims.csv",
         md="results/claims.md",
@@ -71,8 +71,8 @@ rule claims:
     conda:
         "../../envs/autosparse.yaml"
     resources:
-        mem_mb=2000,
-        runtime=10,
+        mem_mb=planned("claims", "mem_mb"),
+        runtime=planned("claims", "runtime"),
     threads: JOB_THREADS
     shell:
         "python -m autosparse claims --config-json {params.config:q} --out {output.csv} > {log} 2>&1"

@@ -24,7 +24,7 @@ rule train_dense:
         max_runtime_s=config["train"]["max_runtime"],
     retries: config["train"]["retries"]
     params:
-        args=lambda w: wc.train_args(config, w.target, w.seed),
+        args=lambda w: job_args.train_args(config, w.target, w.seed),
         # one checkpoint per run identity (train: "{identity}" -> its hash): another config's
         # state is never resumed, nor does it block this run
         ckpt=lambda w: f"results/.work/train_dense/{w.target}/seed{w.seed}-{{identity}}.pt",
@@ -54,7 +54,7 @@ rule retrain:
         max_runtime_s=config["train"]["max_runtime"],
     retries: config["train"]["retries"]
     params:
-        args=lambda w: wc.train_args(config, w.target, w.seed),
+        args=lambda w: job_args.train_args(config, w.target, w.seed),
         ckpt=lambda w: (f"results/.work/retrain/{w.target}/{w.variant}/s{w.sparsity}/"
                         f"seed{w.seed}-{{identity}}.pt"),
         ckpts="results/.work/retrain/{target}/{variant}/s{sparsity}/seed{seed}-*.pt",

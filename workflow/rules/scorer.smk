@@ -7,7 +7,7 @@ rule scorer:
     output:
         "results/scorers/{scorer}.pt",
     params:
-        args=lambda w: wc.scorer_args(config, w.scorer),
+        args=lambda w: job_args.scorer_args(config, w.scorer),
     log:
         "results/logs/scorer/{scorer}.log",
     benchmark:

@@ -3,7 +3,7 @@
 
 rule survival:
     input:
-        lambda w: wc.survival_inputs(config, w.survival),
+        lambda w: stages.survival_inputs(config, w.survival),
     output:
         directory("results/survival/{survival}"),
     log:
