@@ -74,15 +74,15 @@ def run_training(args: argparse.Namespace) -> dict:
 
 def save_weights(model, path: str | Path) -> None:
     """The trained prunable weights as a state_dict of tensors (read back with
-    ``torch.load(..., weights_only=True)``, e.g. by ``magnitude_after_training``), written to a
-    temporary path and renamed."""
+    ``torch.load(..., weights_only=True)``, e.g. by ``magnitude_after_training``), written
+    atomically; the temp is not hidden, so the archive inside keeps its name (``<name>``)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save({n: p.detach().cpu().clone() for n, p in prunable_parameters(model).items()}, tmp)
-    os.replace(tmp, path)
+    from .artifacts.atomic import replace_file
+
+    with replace_file(path, hidden=False) as tmp:
+        torch.save({n: p.detach().cpu().clone() for n, p in prunable_parameters(model).items()},
+                   tmp)
 
 
 def deadline(args: argparse.Namespace) -> float | None:

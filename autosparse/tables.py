@@ -230,18 +230,14 @@ def markdown_html(md: str, title: str = "") -> str:
 
 def write_table(df: pd.DataFrame, out: str | Path, title: str = "", markdown: str | None = None) -> None:
     """``out`` (CSV) and its ``.md`` and ``.html`` siblings (``markdown``, default a plain
-    rendering of ``df``; the HTML page of it for the report), each written to a temp path and
-    renamed."""
-    import os
+    rendering of ``df``; the HTML page of it for the report), each written atomically."""
+    from .artifacts.atomic import write_text
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     md = markdown if markdown is not None else (f"# {title}\n\n" if title else "") + to_markdown(df)
     for path, text in ((out, df.to_csv(index=False)), (out.with_suffix(".md"), md),
                        (out.with_suffix(".html"), markdown_html(md, title or out.stem))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text(path, text)
 
 
 # Table name -> builder kind.
