@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .artifacts.atomic import replace_file
 from .registry import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -129,11 +130,8 @@ def cache_dir() -> Path:
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
+    with replace_file(path) as tmp, open(tmp, "wb") as f:
         np.save(f, arr)
-    os.replace(tmp, path)
 
 
 def decode_jpeg_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:

@@ -6,26 +6,12 @@ criterion (through the method registry: ``magnitude`` = LTH, ``snip`` = SNIP-ite
 ``grasp``, ...), keep the top ``d_i`` of the surviving weights (``d_i`` from the density schedule,
 ``d_N`` = final density), and rewind the survivors to theta_0.
 
-Store (``results/irp/<run>.zarr``, DESIGN.md): ``theta0/<layer>`` float32, ``grad0/<layer>`` float32,
-``masks/<layer>`` bool ``[N+1, *shape]`` (index 0 = dense; one iteration per chunk; blosc-zstd with
-bit-shuffle), optional ``trained/<layer>`` float32 ``[N+1, *shape]`` (index i = weights trained in
-iteration i; index 0 unused). Attrs: ``config`` (the run's parameters), ``config_hash``,
-``layers`` (order), ``completed_iterations``, ``density`` (per mask index 0..N, committed),
-``train_density``/``test_accuracy``/``test_loss`` (per iteration 1..N: the network trained in
-iteration i, i.e. under mask i-1), ``timing`` (per iteration, not part of the result), provenance.
-Learning check (not part of the run identity): ``n_test`` (test images every accuracy is measured
-on), ``num_classes``, ``chance`` (1 / num_classes, a fraction), and from iteration 1 on
-``dense_test_accuracy`` (in %, = ``test_accuracy[0]``: the network trained under the dense mask)
-and ``learned`` (:func:`learning_check`'s verdict). Scores of a run that never learned are noise.
-
-Commit protocol (resume = uninterrupted, bit for bit on CPU): the store is created complete with
-iteration 0 in a temp dir and renamed into place. Iteration i writes ``masks[i]`` (and
-``trained[i]``) into the preallocated arrays, then rewrites the attrs with
-``completed_iterations = i``: that single atomic ``zarr.json`` replace is the commit point. A rerun
-trusts only committed iterations, reloads ``masks[c]`` and continues at ``c + 1``; chunks an
-uncommitted iteration left behind are overwritten. Training inside an iteration checkpoints each
-epoch to ``<store>.ckpt/iter<i>.pt``, so a kill mid-training resumes mid-iteration. Under the DAG
-(``--work``) the partial store lives in a work folder beside the output and is published complete.
+The store the run fills (``results/irp/<run>.zarr``): its layout, commit protocol, readers and
+learning check live in :mod:`autosparse.artifacts.irp_store` (re-exported here). A rerun trusts
+only committed iterations and continues at ``c + 1`` (resume = uninterrupted, bit for bit on CPU);
+training inside an iteration checkpoints each epoch to ``<store>.ckpt/iter<i>.pt``, so a kill
+mid-training resumes mid-iteration. Under the DAG (``--work``) the partial store lives in a work
+folder beside the output and is published complete.
 
 g_0 (the paper is silent; METHODS.md on the authors' code): by default the **sum over batches of
 the batch-mean cross-entropy gradient**, over the whole training set (the training subset when
@@ -47,41 +33,47 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import zarr
 from torch import nn
 
 from . import features
-from .data import ImageTensorDataset, class_balanced_subset, dataset_spec
+from .artifacts.atomic import IRP_STORE, publish_dir, writer_lock
+from .artifacts.identity import config_hash
+from .artifacts.irp_learning import LEARNED_RATIO, LEARNED_Z, above_chance, chance_attrs
+from .artifacts.irp_store import _commit as _commit  # its old name here (tests/test_plan.py)
+from .artifacts.irp_store import (  # the store's format: re-exported under its old home
+    add_learning_attrs,
+    commit_iteration,
+    committed,
+    create_store,
+    export_mask,
+    inspect_store,
+    learning_check,
+    open_store,
+    read_layer,
+    read_mask_history,
+    read_masks,
+    survival_counts,
+    work_store,
+)
+from .data import ImageTensorDataset, class_balanced_subset
 from .features import GRAD_REDUCTIONS
 from .masks import Masks, density_schedule, is_nested, keep_count, topk_masks
 from .methods import get_method, score
 from .models import build_model, prunable_parameters
 from .retrain import add_training_args, deadline
 from .retrain import load_data as load_split_data
-from .store import (
-    DIGEST,
-    INTEGRITY_ATTR,
-    IRP_STORE,
-    KIND_ATTR,
-    MASK_STORE,
-    DamagedArtifactError,
-    array_digest,
-    atomic_dir,
-    check_replaceable,
-    config_hash,
-    integrity_record,
-    provenance,
-    publish_dir,
-    read_array,
-    verify_digest,
-    verify_iteration,
-    write_mask_store,
-    writer_lock,
-)
 from .train import OutOfTime, TrainConfig, format_duration, past_deadline, preset, train
 from .train_config import parse_overrides
+
+__all__ = [  # the IRP stage, and the store's names it re-exports
+    "GRAD_REDUCTIONS", "LEARNED_RATIO", "LEARNED_Z", "IRPConfig", "above_chance", "chance_attrs",
+    "commit_iteration", "committed", "config_from_args", "config_hash", "create_store",
+    "export_mask", "init_model", "initial_gradient", "inspect_store", "learning_check",
+    "load_data", "open_store", "prune_step", "read_layer", "read_mask_history", "read_masks",
+    "register_cli", "rewind", "run_irp", "scoring_batches", "survival_counts", "work_store",
+]
 
 
 @dataclass
@@ -197,214 +189,7 @@ def prune_step(
     return topk_masks(s, density, scope, current=current), s
 
 
-# --- the store -----------------------------------------------------------------------------------
-
-
-def _codecs():
-    """blosc-zstd with bit-shuffle: bool masks cost ~1 bit per weight before compression."""
-    from zarr.codecs import BloscCodec, BloscShuffle
-
-    return [BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.bitshuffle)]
-
-
-def _float_codecs():
-    from zarr.codecs import BloscCodec, BloscShuffle
-
-    return [BloscCodec(cname="zstd", clevel=3, shuffle=BloscShuffle.shuffle)]
-
-
-def create_store(path: Path, cfg: IRPConfig, theta0: Mapping[str, torch.Tensor],
-                 grad0: Mapping[str, torch.Tensor], meta: Mapping) -> None:
-    """Create the complete store with iteration 0 committed (temp dir + rename), with the kind
-    marker and the integrity record: digests of ``theta0``/``grad0`` and, per committed
-    iteration, of its ``masks`` (and ``trained``) slices plus the kept count per layer."""
-    n = cfg.iterations
-    digests: dict[str, str] = {}
-    with atomic_dir(path, IRP_STORE) as tmp:
-        root = zarr.open_group(str(tmp), mode="w")
-        for name, arrays in (("theta0", theta0), ("grad0", grad0)):
-            sub = root.require_group(name)
-            for k, v in arrays.items():
-                a = v.detach().cpu().float().numpy()
-                arr = sub.create_array(k, shape=a.shape, dtype="float32", chunks=a.shape,
-                                       compressors=_float_codecs())
-                arr[...] = a
-                digests[f"{name}/{k}"] = array_digest(a)
-        it0: dict[str, str] = {}
-        kept0: dict[str, int] = {}
-        masks = root.require_group("masks")
-        trained = root.require_group("trained") if cfg.save_trained else None
-        for k, v in theta0.items():
-            shape = (n + 1, *v.shape)
-            arr = masks.create_array(k, shape=shape, dtype="bool", chunks=(1, *v.shape),
-                                     fill_value=False, compressors=_codecs())
-            dense = np.ones(tuple(v.shape), dtype=bool)
-            arr[0] = dense
-            it0[f"masks/{k}"], kept0[k] = array_digest(dense), int(dense.size)
-            if trained is not None:
-                trained.create_array(k, shape=shape, dtype="float32", chunks=(1, *v.shape),
-                                     fill_value=0.0, compressors=_float_codecs())
-        root.attrs.update({
-            "model": cfg.model, "dataset": cfg.dataset, "criterion": cfg.criterion,
-            "N": n, "schedule": cfg.schedule, "seed": cfg.seed, "train_seed": cfg.data_seed,
-            "final_density": cfg.final_density, "width": cfg.width,
-            "config": cfg.identity(), "config_hash": config_hash(cfg.identity()),
-            "layers": list(theta0), "schedule_densities": cfg.densities(),
-            "completed_iterations": 0, "density": [1.0], "train_density": [],
-            "test_accuracy": [], "test_loss": [], "timing": [], **dict(meta), **provenance(),
-            KIND_ATTR: IRP_STORE,
-            INTEGRITY_ATTR: {"hash": DIGEST, "arrays": digests, "iterations": [it0],
-                             "kept": [kept0]},
-        })
-
-
-def open_store(path: str | os.PathLike, mode: str = "r") -> zarr.Group:
-    """The IRP store at ``path``; FileNotFoundError when there is none, ValueError when it is
-    another kind of artifact, :class:`~autosparse.store.DamagedArtifactError` when its metadata
-    cannot be read."""
-    path = Path(path)
-    if not (path / "zarr.json").exists():
-        held = ""
-        if path.is_dir() and any(path.iterdir()):
-            n = sum(len(f) for _, _, f in os.walk(path))
-            held = f" (it holds {n} files, not an IRP store written by autosparse)"
-        raise FileNotFoundError(f"no IRP store at {path}{held}")
-    try:
-        root = zarr.open_group(str(path), mode=mode)
-    except (ValueError, OSError) as e:
-        raise DamagedArtifactError(f"{path}: metadata unreadable ({type(e).__name__}: {e})") \
-            from None
-    kind = root.attrs.get(KIND_ATTR)
-    if kind is not None and kind != IRP_STORE:
-        raise ValueError(f"{path} is a {kind.replace('_', ' ')}, not an IRP store")
-    return root
-
-
-def _location(root: zarr.Group) -> str:
-    """The path of an opened store, for messages."""
-    return str(getattr(root.store, "root", root.store))
-
-
-def committed(root: zarr.Group) -> int:
-    return int(root.attrs["completed_iterations"])
-
-
-def read_masks(root: zarr.Group, iteration: int) -> Masks:
-    """Masks of a committed iteration, in layer order, verified against the digests recorded
-    at its commit (:class:`~autosparse.store.DamagedArtifactError`)."""
-    c = committed(root)
-    if not 0 <= iteration <= c:
-        raise ValueError(f"iteration {iteration} is not committed (completed: 0..{c})")
-    path = _location(root)
-    record = integrity_record(root, path)
-    out = {}
-    for k in root.attrs["layers"]:
-        key = f"masks/{k}"
-        a = read_array(root, key, path, iteration, f", iteration {iteration}")
-        if record is not None:
-            verify_iteration(a, record, path, key, iteration)
-        out[k] = torch.from_numpy(a)
-    return out
-
-
-def read_layer(root: zarr.Group, group: str) -> dict[str, torch.Tensor]:
-    """Arrays of ``group`` in layer order, verified: ``theta0``/``grad0`` whole, the per-iteration
-    groups (``masks``, ``trained``) on their committed slices that have a digest."""
-    path = _location(root)
-    record = integrity_record(root, path)
-    out = {}
-    for k in root.attrs["layers"]:
-        key = f"{group}/{k}"
-        a = read_array(root, key, path)
-        if record is not None:
-            if group in ("masks", "trained"):
-                for i in range(committed(root) + 1):
-                    if group == "masks" or i > 0:
-                        verify_iteration(a[i], record, path, key, i)
-            else:
-                verify_digest(a, record["arrays"].get(key), path, key)
-        out[k] = torch.from_numpy(a)
-    return out
-
-
-def survival_counts(root: zarr.Group) -> dict[str, np.ndarray]:
-    """Per weight, the number of pruning iterations 1..c survived: sum_i m_i (Eq. 4 before
-    normalisation), over the committed iterations c (each slice verified as it is read)."""
-    c = committed(root)
-    path = _location(root)
-    record = integrity_record(root, path)
-    out = {}
-    for k in root.attrs["layers"]:
-        key = f"masks/{k}"
-        try:
-            total = np.zeros(root[key].shape[1:], dtype=np.int32)
-        except KeyError:
-            raise DamagedArtifactError(f"{path}: array {key}: missing") from None
-        for i in range(1, c + 1):
-            a = read_array(root, key, path, i, f", iteration {i}")
-            if record is not None:
-                verify_iteration(a, record, path, key, i)
-            total += np.asarray(a, dtype=np.int32)
-        out[k] = total
-    return out
-
-
-def _commit(root: zarr.Group, i: int, masks: Masks, trained: nn.Module | None,
-            record: dict) -> None:
-    """Write iteration i's arrays, then commit it with one attrs write (the commit point) that
-    also records their digests (stores written before integrity records stay without)."""
-    entry: dict[str, str] = {}
-    kept: dict[str, int] = {}
-    for k, m in masks.items():
-        a = np.asarray(m.cpu().numpy(), dtype=bool)
-        root["masks"][k][i] = a
-        entry[f"masks/{k}"], kept[k] = array_digest(a), int(np.count_nonzero(a))
-    if trained is not None and "trained" in root:
-        params = prunable_parameters(trained)
-        for k in masks:
-            a = params[k].detach().float().cpu().numpy()
-            root["trained"][k][i] = a
-            entry[f"trained/{k}"] = array_digest(a)
-    attrs = dict(root.attrs)
-    attrs["completed_iterations"] = i
-    if isinstance(attrs.get(INTEGRITY_ATTR), dict):
-        integ = dict(attrs[INTEGRITY_ATTR])
-        its, ks = list(integ.get("iterations") or [])[:i], list(integ.get("kept") or [])[:i]
-        its += [None] * (i - len(its))  # never: iterations 0..i-1 are committed with digests
-        ks += [None] * (i - len(ks))
-        attrs[INTEGRITY_ATTR] = {**integ, "iterations": [*its, entry], "kept": [*ks, kept]}
-    for key in ("density", "train_density", "test_accuracy", "test_loss", "timing"):
-        attrs[key] = [*attrs[key], record[key]]
-    if i == 1:  # iteration 1 trained the dense network: record whether it learned
-        attrs["dense_test_accuracy"] = float(record["test_accuracy"])
-        attrs["learned"] = learning_check(attrs)["learned"]
-    root.attrs.put(attrs)
-
-
-def export_mask(store: str | os.PathLike, iteration: int, out: str | os.PathLike) -> None:
-    """Write the mask of a committed iteration as a mask store (for ``autosparse train --mask``).
-    ``out`` may only replace a mask store (checked before reading)."""
-    check_replaceable(out, MASK_STORE)
-    root = open_store(store)
-    masks = read_masks(root, iteration)
-    a = root.attrs
-    kept = sum(int(m.sum()) for m in masks.values())
-    total = sum(m.numel() for m in masks.values())
-    write_mask_store(out, masks, attrs={
-        "method": f"irp-{a['criterion']}", "requested_sparsity": 1 - a["density"][iteration],
-        "achieved_sparsity": 1 - kept / total, "source": str(store), "iteration": iteration,
-        "config": a["config"],
-    })
-
-
 # --- the loop ------------------------------------------------------------------------------------
-
-
-def work_store(out: str | os.PathLike, work: str | os.PathLike, cfg: IRPConfig) -> Path:
-    """Where a run with a work folder keeps its partial store: ``<work>/<name>-<identity hash>``,
-    so state of another config is never picked up."""
-    name = Path(out).name.removesuffix(".zarr")
-    return Path(work) / f"{name}-{config_hash(cfg.identity())}.zarr"
 
 
 def run_irp(
@@ -413,7 +198,7 @@ def run_irp(
     deadline: float | None = None,
 ) -> zarr.Group:
     """Run (or resume) IRP into the store ``out``; returns the opened store. One writer per
-    store (:func:`~autosparse.store.writer_lock`): a second run on ``out`` is refused.
+    store (:func:`~autosparse.artifacts.atomic.writer_lock`): a second run on ``out`` is refused.
 
     Without ``work`` the partial store is ``out`` itself (a rerun continues it). With ``work``
     (the DAG: Snakemake deletes a failed job's output) it is :func:`work_store`, published to
@@ -454,7 +239,7 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
         log(f"g_0 on {len(train_data)} examples in {format_duration(time.perf_counter() - t)}")
         create_store(out, cfg, theta0, grad0, {"train_size": len(train_data),
                                                "test_size": len(test_data),
-                                               **_chance_attrs(len(test_data),
+                                               **chance_attrs(len(test_data),
                                                                test_data.num_classes)})
     root = open_store(out, "r+")
     stored = read_layer(root, "theta0")
@@ -464,12 +249,8 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
     for stale in out.glob("**/*.partial"):
         stale.unlink(missing_ok=True)
     start = committed(root)
-    if start < cfg.iterations and "n_test" not in root.attrs:  # a store from before n_test
-        extra = _chance_attrs(len(test_data), test_data.num_classes)
-        if start >= 1:
-            extra["dense_test_accuracy"] = float(root.attrs["test_accuracy"][0])
-            extra["learned"] = learning_check({**dict(root.attrs), **extra})["learned"]
-        root.attrs.update(extra)
+    if start < cfg.iterations:
+        add_learning_attrs(root, len(test_data), test_data.num_classes)
     if start >= cfg.iterations:
         log(f"{out}: all {cfg.iterations} iterations already committed")
     elif start:
@@ -501,8 +282,9 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
                                f"{keep_count(total, densities[i])}")
         record = {"density": kept / total, "train_density": densities[i - 1],
                   "test_accuracy": res.test_accuracy, "test_loss": res.test_loss}
-        _commit(root, i, new, model if cfg.save_trained else None,
-                {**record, "timing": {"train_s": t_train, "total_s": time.perf_counter() - t0}})
+        commit_iteration(root, i, new, prunable_parameters(model) if cfg.save_trained else None,
+                         {**record, "timing": {"train_s": t_train,
+                                               "total_s": time.perf_counter() - t0}})
         shutil.rmtree(ckdir, ignore_errors=True)
         current = new
         dt = last = time.perf_counter() - t0
@@ -513,136 +295,6 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
         if stop_after is not None and i >= stop_after:
             break
     return root
-
-
-# --- did the network learn? ---------------------------------------------------------------------
-
-LEARNED_Z = 3.0  # binomial standard errors above chance
-LEARNED_RATIO = 1.5  # and at least this many times chance
-
-
-def _chance_attrs(n_test: int, num_classes: int) -> dict:
-    """The attrs the learning check needs, recorded when the store is created."""
-    return {"n_test": int(n_test), "num_classes": int(num_classes),
-            "chance": 1.0 / int(num_classes)}
-
-
-def above_chance(accuracy: float, n_test: int | None, chance: float) -> tuple[bool, float]:
-    """(learned, z) for an accuracy (fraction) measured on ``n_test`` images.
-
-    z = (accuracy - chance) / sqrt(chance (1 - chance) / n_test); learned means z >= 3 AND
-    accuracy >= 1.5 x chance. Unknown ``n_test`` (None or < 1): z is NaN and only the 1.5 x rule
-    decides. A NaN accuracy never counts as learned.
-    """
-    if not math.isfinite(accuracy) or not 0.0 < chance < 1.0:
-        return False, float("nan")
-    eps = 1e-9  # accuracies are k / n in %: exact boundary cases must not fail on rounding
-    ratio_ok = accuracy >= LEARNED_RATIO * chance - eps
-    if not n_test or n_test < 1:
-        return bool(ratio_ok), float("nan")
-    z = (accuracy - chance) / math.sqrt(chance * (1.0 - chance) / n_test)
-    return bool(z >= LEARNED_Z - eps and ratio_ok), float(z)
-
-
-def _infer_num_classes(attrs: Mapping, notes: list[str]) -> int | None:
-    if attrs.get("num_classes"):
-        return int(attrs["num_classes"])
-    name = attrs.get("dataset") or (attrs.get("config") or {}).get("dataset")
-    try:
-        n = int(dataset_spec(str(name)).num_classes)
-    except (KeyError, TypeError, ValueError):
-        notes.append(f"number of classes unknown (dataset {name!r})")
-        return None
-    notes.append(f"num_classes {n} from dataset {name}")
-    return n
-
-
-def _infer_n_test(attrs: Mapping, num_classes: int | None, notes: list[str]) -> int | None:
-    if attrs.get("n_test"):
-        return int(attrs["n_test"])
-    if attrs.get("test_size"):
-        notes.append("n_test from the test_size attr")
-        return int(attrs["test_size"])
-    per_class = (attrs.get("config") or {}).get("test_per_class")
-    if per_class and num_classes:
-        notes.append(f"n_test inferred as test_per_class x num_classes = "
-                     f"{per_class} x {num_classes}")
-        return int(per_class) * num_classes
-    notes.append("test-set size unknown: z not computed, decided on the 1.5 x chance rule alone")
-    return None
-
-
-def learning_check(store: str | os.PathLike | zarr.Group | Mapping) -> dict:
-    """Whether the IRP network learned: the dense network's test accuracy (iteration 1, full mask)
-    against chance. ``store``: a path, an opened store, or its attrs.
-
-    Returns ``dense_accuracy`` and ``chance`` as fractions, ``n_test`` (0 when unknown), ``z``,
-    ``learned`` (see :func:`above_chance`) and a one-line ``message``. Stores written before the
-    ``n_test``/``num_classes`` attrs get them inferred (said in the message); never raises on a
-    readable store.
-    """
-    if isinstance(store, Mapping):
-        attrs = store
-    else:
-        root = store if isinstance(store, zarr.Group) else open_store(store)
-        attrs = dict(root.attrs)
-    notes: list[str] = []
-    num_classes = _infer_num_classes(attrs, notes)
-    chance = float(attrs["chance"]) if attrs.get("chance") else (
-        1.0 / num_classes if num_classes else float("nan"))
-    n_test = _infer_n_test(attrs, num_classes, notes)
-    accs = attrs.get("test_accuracy") or []
-    if attrs.get("dense_test_accuracy") is not None:
-        acc = float(attrs["dense_test_accuracy"]) / 100.0
-    elif accs:
-        acc = float(accs[0]) / 100.0
-    else:
-        acc = float("nan")
-    learned, z = above_chance(acc, n_test, chance)
-    on = f"{n_test} test images" if n_test else "an unknown number of test images"
-    if not math.isfinite(acc):
-        head = "no dense accuracy (no trained iteration committed, or none evaluated)"
-        verdict = "cannot tell whether the network learned"
-    else:
-        head = f"dense accuracy {100 * acc:.1f} % on {on}, chance {100 * chance:.3g} %"
-        verdict = ("clearly above chance" if learned else "NOT clearly above chance") + (
-            f" (z={z:.1f})" if math.isfinite(z) else "")
-    note = f" [store predates the learning-check attrs: {'; '.join(notes)}]" if notes else ""
-    return {"dense_accuracy": acc, "n_test": int(n_test or 0), "chance": chance,
-            "learned": learned, "z": z, "message": f"{head}: {verdict}{note}"}
-
-
-# --- inspect -------------------------------------------------------------------------------------
-
-
-def inspect_store(path: str | os.PathLike) -> str:
-    """Human summary of an IRP store: per-iteration density/accuracy, per-layer survival."""
-    root = open_store(path)
-    a = root.attrs
-    c = committed(root)
-    lines = [f"IRP store {path}", f"  {a['model']} (width {a['width']}) / {a['dataset']}, "
-             f"criterion {a['criterion']}, N={a['N']}, schedule {a['schedule']}, seed {a['seed']}, "
-             f"train seed {a['train_seed']}, config {a['config_hash']}",
-             f"  committed iterations: {c}/{a['N']}"]
-    check = learning_check(a)
-    lines.append(f"  {check['message']}")
-    if not math.isfinite(check["dense_accuracy"]):
-        lines.append("  WARNING: no dense test accuracy yet: cannot tell whether this IRP network "
-                     "learned")
-    elif not check["learned"]:
-        lines.append("  WARNING: this IRP network did not learn (dense test accuracy not clearly "
-                     "above chance): its survival scores are noise")
-    lines.append(f"  {'iter':>4} {'density':>9} {'trained at':>10} {'test acc':>9}")
-    lines.append(f"  {0:>4} {a['density'][0]:>9.4f} {'-':>10} {'-':>9}")
-    for i in range(1, c + 1):
-        lines.append(f"  {i:>4} {a['density'][i]:>9.4f} {a['train_density'][i - 1]:>10.4f} "
-                     f"{a['test_accuracy'][i - 1]:>8.2f}%")
-    counts = survival_counts(root)
-    lines.append(f"  {'layer':<24} {'weights':>9} {'mean survived':>13} {'share at end':>12}")
-    for k, cnt in counts.items():
-        end = float(np.asarray(root["masks"][k][c]).mean())
-        lines.append(f"  {k:<24} {cnt.size:>9} {cnt.mean():>13.3f} {end:>12.4f}")
-    return "\n".join(lines)
 
 
 # --- CLI -----------------------------------------------------------------------------------------

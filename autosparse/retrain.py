@@ -14,10 +14,11 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from .artifacts.metrics import write_metrics
 from .data import load_dataset
 from .masks import mask_stats
 from .models import build_model, prunable_parameters
-from .store import provenance, read_mask_store, write_json_atomic
+from .store import provenance, read_mask_store
 from .train import preset, resolve_device, train
 from .train_config import parse_overrides
 
@@ -68,21 +69,21 @@ def run_training(args: argparse.Namespace) -> dict:
     if getattr(args, "save_weights", None):
         save_weights(model, args.save_weights)
     if args.out:
-        write_json_atomic(args.out, metrics)
+        write_metrics(args.out, metrics)
     return metrics
 
 
 def save_weights(model, path: str | Path) -> None:
     """The trained prunable weights as a state_dict of tensors (read back with
-    ``torch.load(..., weights_only=True)``, e.g. by ``magnitude_after_training``), written to a
-    temporary path and renamed."""
+    ``torch.load(..., weights_only=True)``, e.g. by ``magnitude_after_training``), written
+    atomically; the temp is not hidden, so the archive inside keeps its name (``<name>``)."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    torch.save({n: p.detach().cpu().clone() for n, p in prunable_parameters(model).items()}, tmp)
-    os.replace(tmp, path)
+    from .artifacts.atomic import replace_file
+
+    with replace_file(path, hidden=False) as tmp:
+        torch.save({n: p.detach().cpu().clone() for n, p in prunable_parameters(model).items()},
+                   tmp)
 
 
 def deadline(args: argparse.Namespace) -> float | None:

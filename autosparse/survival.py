@@ -31,7 +31,7 @@ from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the forma
     typed,
     write_dataset,
 )
-from .store import SURVIVAL_DATASET, check_replaceable, write_file_atomic
+from .store import SURVIVAL_DATASET, check_replaceable, replace_file
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd
@@ -195,5 +195,6 @@ def _cmd_table9(args: argparse.Namespace) -> int:
     df = table9(args.irp)
     print(df.to_string(index=False))
     if args.out:
-        write_file_atomic(args.out, lambda tmp: df.to_csv(tmp, index=False))
+        with replace_file(args.out) as tmp:
+            df.to_csv(tmp, index=False)
     return 0

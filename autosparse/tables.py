@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import workflow_paths as wp
+from .artifacts.metrics import read_metrics
 from .registry import Registry
 
 if TYPE_CHECKING:  # pandas is imported where used (every DAG job imports the CLI's modules)
@@ -36,8 +37,7 @@ def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None =
     rows = []
     for path in metrics:
         ident = wp.parse_metrics_path(str(path))
-        with open(path) as f:
-            m = json.load(f)
+        m = read_metrics(path)
         row = {**ident, **dict((labels or {}).get(str(path), {})),
                "accuracy": float(m["test_accuracy"]),
                "achieved_sparsity": float(m.get("achieved_sparsity", 0.0)),
@@ -230,18 +230,14 @@ def markdown_html(md: str, title: str = "") -> str:
 
 def write_table(df: pd.DataFrame, out: str | Path, title: str = "", markdown: str | None = None) -> None:
     """``out`` (CSV) and its ``.md`` and ``.html`` siblings (``markdown``, default a plain
-    rendering of ``df``; the HTML page of it for the report), each written to a temp path and
-    renamed."""
-    import os
+    rendering of ``df``; the HTML page of it for the report), each written atomically."""
+    from .artifacts.atomic import write_text
 
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     md = markdown if markdown is not None else (f"# {title}\n\n" if title else "") + to_markdown(df)
     for path, text in ((out, df.to_csv(index=False)), (out.with_suffix(".md"), md),
                        (out.with_suffix(".html"), markdown_html(md, title or out.stem))):
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        write_text(path, text)
 
 
 # Table name -> builder kind.

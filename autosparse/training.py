@@ -11,7 +11,6 @@ the CPU). Old import path: :mod:`autosparse.train`.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
 import sys
@@ -25,9 +24,9 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim import SGD, Adam
 
+from .artifacts.atomic import replace_file
 from .data import ImageTensorDataset, augment_batch, augment_params
 from .masks import MaskEnforcer
-from .store import write_file_atomic
 from .train_config import (  # noqa: F401  (the training settings, re-exported)
     OPTIMIZERS,
     TrainConfig,
@@ -386,7 +385,8 @@ def train(model: nn.Module, train_data: ImageTensorDataset, test_data: ImageTens
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(),
                      "generator": gen.get_state(), "epoch": epoch + 1, "history": history,
                      "config": dataclasses.asdict(cfg), "identity": identity}
-            write_file_atomic(ckpt, functools.partial(torch.save, state))
+            with replace_file(ckpt) as tmp:
+                torch.save(state, tmp)
             if epoch + 1 < cfg.epochs and past_deadline(deadline, rec["epoch_time"]):
                 raise OutOfTime(f"time budget reached after epoch {epoch + 1}/{cfg.epochs}; "
                                 f"checkpoint {ckpt} written: run the same command again to "

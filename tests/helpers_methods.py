@@ -10,15 +10,9 @@ import zarr
 from torch import nn
 
 import autosparse
+from autosparse.artifacts.irp_store import irp_integrity
 from autosparse.masks import density_schedule, topk_masks
-from autosparse.store import (
-    DIGEST,
-    INTEGRITY_ATTR,
-    IRP_STORE,
-    KIND_ATTR,
-    array_digest,
-    write_arrays,
-)
+from autosparse.store import INTEGRITY_ATTR, IRP_STORE, KIND_ATTR, write_arrays
 
 
 def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: float = 0.02,
@@ -38,14 +32,11 @@ def make_irp_store(model: nn.Module, path: Path, iterations: int = 6, final: flo
     write_arrays(root, "masks", {n: torch.stack([h[n] for h in history]) for n in params})
     digests = write_arrays(root, "theta0", {n: p.detach() for n, p in params.items()}) \
         if theta0 else {}
-    # the integrity record irp.create_store / commit_iteration write (readers refuse a store
-    # without it): per-iteration digests and kept counts of every mask slice
-    its = [{f"masks/{n}": array_digest(h[n].numpy()) for n in params} for h in history]
-    kept = [{n: int(h[n].sum()) for n in params} for h in history]
+    # the integrity record the IRP store's writers build (readers refuse a store without it):
+    # per-iteration digests and kept counts of every mask slice
+    record = irp_integrity(digests, [{n: h[n].numpy() for n in params} for h in history])
     root.attrs.update({"layers": list(params), "completed_iterations": len(history) - 1,
-                       KIND_ATTR: IRP_STORE,
-                       INTEGRITY_ATTR: {"hash": DIGEST, "arrays": digests, "iterations": its,
-                                        "kept": kept}})
+                       KIND_ATTR: IRP_STORE, INTEGRITY_ATTR: record})
     return path, history
 
 

@@ -85,7 +85,7 @@ def test_figure_writes_png_pdf_svg(drawn, name):
     assert heads[0].startswith(b"\x89PNG\r\n\x1a\n") and heads[1].startswith(b"%PDF-")
     assert b"<svg" in files[2].read_bytes()[:2000]
     assert all(f.stat().st_size > 10_000 for f in files), [f.stat().st_size for f in files]
-    assert not list(png.parent.glob(f".{name}.tmp*")), "temp files left behind"
+    assert not list(png.parent.glob(f".{name}.*tmp-*")), "temp files left behind"
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))

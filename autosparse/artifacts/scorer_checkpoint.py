@@ -12,7 +12,7 @@ types and tensors only (read back with ``torch.load(..., weights_only=True)``):
 | ``provenance`` | package versions and git revision (:func:`autosparse.store.provenance`) |
 | ``digests`` | content digest per tensor of ``state_dict`` (:func:`autosparse.store.array_digest`) |
 
-Written to a temporary sibling and renamed into place (:func:`autosparse.store.write_file_atomic`); read back
+Written to a temporary sibling and renamed into place (:func:`.atomic.replace_file`); read back
 verified: a truncated or damaged file, or a tensor that no longer matches its digest, raises
 :class:`~autosparse.store.DamagedArtifactError` naming the checkpoint. Checkpoints without
 ``digests`` (written before them) are read unverified.
@@ -26,7 +26,9 @@ from pathlib import Path
 
 import torch
 
-from ..store import DamagedArtifactError, array_digest, provenance, write_file_atomic
+from .atomic import replace_file
+from .identity import provenance
+from .integrity import DamagedArtifactError, array_digest
 
 CHECKPOINT_FORMAT = "autosparse-scorer-v1"
 
@@ -46,7 +48,9 @@ def checkpoint_state(config: Mapping, state_dict: Mapping[str, torch.Tensor], hi
 
 def save_checkpoint(path: str | os.PathLike, state: Mapping) -> Path:
     """``torch.save`` of a :func:`checkpoint_state` dict to ``path``, atomically."""
-    return write_file_atomic(path, lambda tmp: torch.save(state, tmp))
+    with replace_file(path) as tmp:  # the temp's name up to its last dot names the archive
+        torch.save(state, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:

@@ -129,18 +129,18 @@ def kept_axis(ax, sparsities: Iterable[float], label: str = "sparsity") -> None:
 
 
 def save(fig, out: str | os.PathLike) -> Path:
-    """Write ``fig`` as PNG (``out``), PDF and SVG with ``out``'s stem, each to a temp path
-    renamed into place; close the figure. Returns ``out``."""
+    """Write ``fig`` as PNG (``out``), PDF and SVG with ``out``'s stem, each atomically
+    (:func:`~autosparse.artifacts.atomic.replace_file`); close the figure. Returns ``out``."""
     import matplotlib.pyplot as plt
 
+    from ..artifacts.atomic import replace_file
     from . import outputs
 
     paths = outputs(out)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
-        fig.savefig(tmp, dpi=DPI, bbox_inches="tight", metadata=_metadata(path.suffix))
-        os.replace(tmp, path)
+        with replace_file(path) as tmp:
+            fig.savefig(tmp, format=path.suffix[1:], dpi=DPI, bbox_inches="tight",
+                        metadata=_metadata(path.suffix))
     plt.close(fig)
     return paths[0]
 

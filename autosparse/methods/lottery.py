@@ -1,6 +1,7 @@
 """Lottery ticket (LTH / IMP with rewinding, Frankle & Carbin 2019): the mask of an IRP run.
 
-Reads an IRP store (DESIGN.md: ``masks/<layer>`` bool ``[N+1, *shape]``, iteration 0 = dense).
+Reads an IRP store through :mod:`autosparse.artifacts.irp_store` (``masks/<layer>`` bool
+``[N+1, *shape]``, iteration 0 = dense).
 Options: ``store=`` (path); ``iteration=``, default the first iteration whose global density is
 <= the requested density (error if none; an explicit iteration denser than requested is an error).
 To hit the requested count exactly, the keep-score is the *survival count* (the number of
@@ -20,57 +21,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..artifacts.irp_store import read_mask_history
 from ..masks import keep_count
-from ..store import (
-    DamagedArtifactError,
-    integrity_record,
-    open_group_checked,
-    read_array,
-    verify_digest,
-    verify_iteration,
-)
 from .base import ScoringContext, register_method
 
 
 def read_irp_masks(store: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """``{layer: bool [c+1, *shape]}`` of an IRP store's ``masks`` group (its committed iterations
-    0..c; all N+1 slices for a store without ``completed_iterations``), and its ``theta0`` group
-    (empty when absent). Verified against the store's digests
-    (:class:`~autosparse.store.DamagedArtifactError`); older stores only with
-    ``AUTOSPARSE_READ_UNVERIFIED=1`` (:func:`~autosparse.store.integrity_record`)."""
+    """``{layer: bool [c+1, *shape]}`` of an IRP store's committed masks and its ``theta0``
+    group, verified (:func:`~autosparse.artifacts.irp_store.read_mask_history`)."""
     if store is None:
         raise ValueError("lottery needs store=<path of an IRP zarr store>")
-    if not Path(store).exists():
-        raise FileNotFoundError(f"IRP store not found: {store}")
-    group = open_group_checked(store)
-    if "masks" not in group:
-        raise ValueError(f"IRP store {store} has no 'masks' group")
-    record = integrity_record(group, store)
-    c = group.attrs.get("completed_iterations")
-    names = list(group.attrs.get("layers") or []) if record is not None else []
-    names = names or list(group["masks"].array_keys())
-    masks = {}
-    for k in names:
-        key = f"masks/{k}"
-        try:
-            shape = tuple(group[key].shape)
-        except KeyError:
-            raise DamagedArtifactError(f"{store}: array {key}: missing") from None
-        n = shape[0] if c is None else min(shape[0], int(c) + 1)
-        a = np.empty((n, *shape[1:]), dtype=bool)
-        for i in range(n):  # slice by slice (one chunk each): errors name the iteration
-            a[i] = read_array(group, key, store, i, f", iteration {i}")
-            if record is not None:
-                verify_iteration(a[i], record, store, key, i)
-        masks[k] = a
-    theta0 = {}
-    if "theta0" in group:
-        for k in (names if record is not None else group["theta0"].array_keys()):
-            key = f"theta0/{k}"
-            theta0[k] = read_array(group, key, store)
-            if record is not None:
-                verify_digest(theta0[k], record["arrays"].get(key), store, key)
-    return masks, theta0
+    return read_mask_history(store)
 
 
 def irp_kept(masks: dict[str, np.ndarray]) -> np.ndarray:

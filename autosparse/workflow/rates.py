@@ -169,7 +169,7 @@ def plan_device(config: Mapping, device: str | None = None) -> str:
 # Compressed size of a random bool mask, bits per weight, by density (the worst case: pruned
 # masks have structure), measured on the real writers ("Cost plan calibration",
 # benchmarks/RESULTS.md): mask stores (zarr's default zstd on bool bytes, store.write_mask_store)
-# and IRP masks (blosc-zstd with bit-shuffle, irp._codecs). Symmetric in d <-> 1 - d.
+# and IRP masks (blosc-zstd with bit-shuffle, artifacts.irp_store._codecs). Symmetric in d <-> 1 - d.
 MASK_BITS = {0.5: 1.496, 0.3: 1.467, 0.1: 1.001, 0.05: 0.642, 0.01: 0.183, 0.001: 0.026,
              1e-6: 0.0}
 IRP_MASK_BITS = {0.5: 1.002, 0.3: 0.892, 0.1: 0.548, 0.05: 0.368, 0.01: 0.127, 0.001: 0.022,
@@ -212,7 +212,7 @@ def score_store_bytes(layers: Iterable[Layer]) -> int:
 
 def irp_store_bytes(layers: Iterable[Layer], densities: list[float]) -> int:
     """An IRP store: theta_0 and g_0 float32, masks [N+1, *shape] (one chunk per iteration),
-    the integrity record of every iteration (irp.create_store, irp._commit)."""
+    the integrity record of every iteration (artifacts.irp_store.create_store, _commit)."""
     layers = list(layers)
     w = sum(la.weights for la in layers)
     masks = sum(w * mask_bits(d, IRP_MASK_BITS) / 8 for d in densities)
