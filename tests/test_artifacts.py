@@ -78,7 +78,38 @@ def test_torch_files_name_their_archive_independently_of_pid_and_host(tmp_path, 
     assert [p.name for p in tmp_path.iterdir()] == ["w.pt"]
 
 
-@pytest.mark.parametrize("module", ["atomic", "identity", "integrity", "irp_learning"])
+def test_scorer_checkpoint_archive_name_is_that_of_its_hidden_temp(tmp_path, monkeypatch):
+    """Scorer checkpoints were written through ``.<name>.tmp-<pid>``: replace_file keeps the
+    archive name (``.<name>/``) and so the bytes, whatever the host."""
+    from autosparse.artifacts.scorer_checkpoint import save_checkpoint
+
+    monkeypatch.setattr(atomic.socket, "gethostname", lambda: "gpu3.example.org")
+    out = save_checkpoint(tmp_path / "s.pt", {"x": torch.ones(2)})
+    assert all(n.startswith(".s.pt/") for n in zipfile.ZipFile(out).namelist())
+    assert [p.name for p in tmp_path.iterdir()] == ["s.pt"]
+
+
+def test_metrics_round_trip_and_damaged_metrics_are_refused(tmp_path):
+    from autosparse.artifacts.metrics import read_metrics, write_metrics
+
+    out = tmp_path / "0.json"
+    write_metrics(out, {"test_accuracy": 97.5, "test_size": 10000})
+    assert read_metrics(out) == {"test_accuracy": 97.5, "test_size": 10000}
+    text = out.read_text()
+    for bad, why in ((text[: len(text) // 2], "not valid JSON"), ("[97.5]", "JSON object"),
+                     ('{"test_size": 3}', "missing test_accuracy"),
+                     ('{"test_accuracy": null}', "not a percentage"),
+                     ('{"test_accuracy": 250}', "not a percentage")):
+        out.write_text(bad)
+        with pytest.raises(integrity.DamagedArtifactError, match=why) as e:
+            read_metrics(out)
+        assert str(out) in str(e.value)
+    with pytest.raises(integrity.DamagedArtifactError, match="not a percentage"):
+        write_metrics(tmp_path / "1.json", {"test_accuracy": float("nan")})
+    assert not (tmp_path / "1.json").exists()
+
+
+@pytest.mark.parametrize("module", ["atomic", "identity", "integrity", "irp_learning", "metrics"])
 def test_torch_free_artifact_modules(module):
     code = (f"import sys, autosparse.artifacts.{module}; "
             "assert 'torch' not in sys.modules, 'torch imported'")
