@@ -4,8 +4,9 @@ Pruned weights are exactly zero at every step: gradients are masked before and w
 optimizer step. Data stays as uint8 tensors on the training device; batches are shuffled, augmented
 (4-pixel pad random crop + flip) and normalised as whole tensors, never per sample. Seeded runs are
 bit-reproducible on the CPU, and a run killed between epochs resumes from its checkpoint to the
-same final weights. The optimizers are torch's (``torch.optim.SGD`` / ``Adam``, fused kernels on
-the CPU). Old import path: :mod:`autosparse.train`.
+same final weights. The optimizers run torch's own kernels (fused on the CPU) through its public
+functional API (:mod:`autosparse.optim`: bit for bit ``torch.optim.SGD`` / ``Adam``, without the
+``torch._dynamo`` import their class costs every job). Old import path: :mod:`autosparse.train`.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim import SGD, Adam
 
 from .artifacts.atomic import replace_file
 from .data import ImageTensorDataset, augment_batch, augment_params
 from .masks import MaskEnforcer
+from .optim import SGD, Adam, FunctionalOptimizer
 from .train_config import (  # noqa: F401  (the training settings, re-exported)
     OPTIMIZERS,
     TrainConfig,
@@ -60,7 +61,8 @@ def cpu_fused(params) -> bool | None:
 
 
 def make_optimizer(params, cfg: TrainConfig, fused: bool | None = None) -> SGD | Adam:
-    """``cfg``'s optimizer: ``torch.optim.Adam`` or ``SGD`` (plain, momentum or Nesterov), with
+    """``cfg``'s optimizer: :class:`~autosparse.optim.Adam` or :class:`~autosparse.optim.SGD`
+    (plain, momentum or Nesterov; torch.optim's kernels and state format), with
     fused kernels where :func:`cpu_fused` says so, or as ``fused`` says."""
     params = list(params)
     fused = cpu_fused(params) if fused is None else fused
@@ -139,14 +141,14 @@ class CapturedStep:
 
     In the warm-up and captured steps the (fused) optimizer reads its learning rate from the
     device tensor :attr:`lr`, filled from its group's ``lr`` before every call, so that a replay
-    sees each epoch's rate; Adam is ``capturable`` there, as torch.optim requires of a
+    sees each epoch's rate; Adam is ``capturable`` there (its step count on the device), as for a
     graph-captured ``step()``. Both are set for those steps only: the group keeps its float
     ``lr`` (the ragged step, the checkpoint).
     """
 
     WARMUP = 3
 
-    def __init__(self, step, opt: torch.optim.Optimizer, batch_size: int, device: torch.device,
+    def __init__(self, step, opt: FunctionalOptimizer, batch_size: int, device: torch.device,
                  log) -> None:
         self.step, self.opt, self.batch_size, self.graph, self.calls = step, opt, batch_size, None, 0
         self.log = log

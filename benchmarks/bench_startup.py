@@ -8,8 +8,8 @@ For each job kind of the DAG (``python -m autosparse <command>``), two processes
 - ``help``: ``python -m autosparse <command> --help`` (the CLI and the stage module it imports);
 - ``path``: what the job runs before it reads its inputs: the same parser, then the imports and
   set-up of its code path; for the training jobs (irp, train, scorer-train) building a small model,
-  its optimizer (:func:`autosparse.train.make_optimizer`) and one optimizer step, since
-  torch.optim's ``Optimizer`` imports ``torch._dynamo`` on construction and on ``step``. This
+  its optimizer (:func:`autosparse.train.make_optimizer`) and one optimizer step (torch.optim's
+  ``Optimizer`` class would import ``torch._dynamo`` on construction and on ``step``). This
   process runs under ``-X importtime``: ``imports ms`` is the sum of its modules' own import times,
   ``dynamo`` whether ``torch._dynamo`` was among them.
 

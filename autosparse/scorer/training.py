@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..artifacts.survival_dataset import open_survival
-from ..train import Adam, cpu_fused, format_duration
+from ..optim import Adam
+from ..train import cpu_fused, format_duration
 from .config import TrainScorerConfig
 from .inputs import context_features, normalize_features
 from .networks import init_scorer, predict_array
