@@ -184,6 +184,8 @@ def schema_disagreements(cls: type, block: Mapping, dag_only: Iterable[str] = ()
         choices = _meta(f)["choices"]
         if "enum" in s and (choices is None or sorted(s["enum"]) != sorted(choices)):
             out.append(f"{key}: choices {s['enum']} in the schema, {choices} in {name}")
+        if _meta(f)["parse"] is not None:  # the schema types the config form, not the field
+            continue
         have = s.get("type")
         have = set(have) if isinstance(have, list) else {have} if have else set()
         if not have <= json_types(hints[f.name]):
