@@ -7,7 +7,7 @@ stores and output). Torch-free.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from .params import check_choices, param
@@ -16,28 +16,28 @@ MERGE_RULES = ("concat", "mean")
 _RULES = "concat stacks the rows, mean averages each weight's score (same weights in every input)"
 
 
+class _Inputs:
+    """Checks of a merge's parameters: its rule, and at least one input (the first field)."""
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        first = fields(self)[0].name
+        if not getattr(self, first):
+            raise ValueError(f"{first}: at least one input, got none")
+
+
 @dataclass(frozen=True)
-class SurvivalConfig:
+class SurvivalConfig(_Inputs):
     """A survival dataset's parameters (``autosparse survival``): the IRP stores it is built of
     and how their rows merge. No config block: the DAG's rule passes only its input stores."""
 
     irp: tuple[Path, ...] = param(help="IRP store(s) (.zarr)")
     rule: str = param("concat", f"how to merge several stores: {_RULES}", choices=MERGE_RULES)
 
-    def __post_init__(self) -> None:
-        check_choices(self)
-        if not self.irp:
-            raise ValueError("irp: at least one IRP store, got none")
-
 
 @dataclass(frozen=True)
-class SurvivalMergeConfig:
+class SurvivalMergeConfig(_Inputs):
     """A merge of survival datasets (``autosparse survival-merge``): its inputs and rule."""
 
     inputs: tuple[Path, ...] = param(help="survival dataset directories")
     rule: str = param("concat", f"how to merge them: {_RULES}", choices=MERGE_RULES)
-
-    def __post_init__(self) -> None:
-        check_choices(self)
-        if not self.inputs:
-            raise ValueError("inputs: at least one survival dataset, got none")
