@@ -14,23 +14,22 @@ mid-training resumes mid-iteration. Under the DAG (``--work``) the partial store
 folder beside the output and is published complete.
 
 g_0 (the paper is silent; METHODS.md on the authors' code): by default the **sum over batches of
-the batch-mean cross-entropy gradient**, over the whole training set (the training subset when
-``train_per_class`` is set), batch size 128, in order, BatchNorm in **eval** mode. ``grad_batches``
-(first n batches), ``grad_reduction="mean"`` and ``grad_bn_mode="train"`` change it.
+the batch-mean cross-entropy gradient** of the first ``grad_batches`` (default 1, as the DAG; None:
+the whole training set, or training subset when ``train_per_class`` is set) batches of 128, in
+order, BatchNorm in **eval** mode. ``grad_reduction="mean"`` and ``grad_bn_mode="train"`` change
+it. The run's parameters are :class:`~autosparse.irp_config.IRPConfig` (re-exported here).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import math
 import os
 import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -58,14 +57,14 @@ from .artifacts.irp_store import (  # the store's format: re-exported under its 
     work_store,
 )
 from .data import ImageTensorDataset, class_balanced_subset
-from .features import GRAD_REDUCTIONS
-from .masks import Masks, density_schedule, is_nested, keep_count, topk_masks
+from .irp_config import GRAD_REDUCTIONS, IRPConfig
+from .masks import Masks, is_nested, keep_count, topk_masks
 from .methods import get_method, score
 from .models import build_model, prunable_parameters
-from .retrain import add_training_args, deadline
+from .params import add_arguments, from_args
+from .retrain import deadline
 from .retrain import load_data as load_split_data
-from .train import OutOfTime, TrainConfig, format_duration, past_deadline, preset, train
-from .train_config import parse_overrides
+from .train import OutOfTime, format_duration, past_deadline, train
 
 __all__ = [  # the IRP stage, and the store's names it re-exports
     "GRAD_REDUCTIONS", "LEARNED_RATIO", "LEARNED_Z", "IRPConfig", "above_chance", "chance_attrs",
@@ -74,69 +73,6 @@ __all__ = [  # the IRP stage, and the store's names it re-exports
     "load_data", "open_store", "prune_step", "read_layer", "read_mask_history", "read_masks",
     "register_cli", "rewind", "run_irp", "scoring_batches", "survival_counts", "work_store",
 ]
-
-
-@dataclass
-class IRPConfig:
-    """Parameters of one IRP run (their canonical JSON is the run's identity)."""
-
-    model: str
-    dataset: str
-    criterion: str
-    iterations: int = 20
-    seed: int = 0  # theta_0 (model init)
-    train_seed: int | None = None  # data order (+ random scores); None = seed
-    width: float = 1.0
-    final_density: float = 0.01
-    schedule: str = "exponential"
-    scope: str = "global"
-    train_overrides: dict = field(default_factory=dict)  # preset fields, e.g. {"epochs": 2}
-    train_per_class: int | None = None
-    test_per_class: int | None = None
-    score_per_class: int = 10  # class-balanced scoring batch for data-driven criteria
-    grad_batches: int | None = None  # None = the whole training set
-    grad_batch_size: int = 128
-    grad_reduction: str = "sum"
-    grad_bn_mode: str = "eval"
-    save_trained: bool = False
-
-    def __post_init__(self) -> None:
-        get_method(self.criterion)  # unknown criterion -> error listing the valid ones
-        if not isinstance(self.iterations, int) or self.iterations < 1:
-            raise ValueError(f"iterations must be a positive int, got {self.iterations!r}")
-        if not 0.0 < float(self.final_density) < 1.0:
-            raise ValueError(f"final_density must lie in (0, 1), got {self.final_density!r}")
-        density_schedule(self.final_density, self.iterations, self.schedule)
-        if self.scope not in ("global", "local"):
-            raise ValueError(f"scope must be 'global' or 'local', got {self.scope!r}")
-        if self.grad_reduction not in GRAD_REDUCTIONS:
-            raise ValueError(f"grad_reduction must be one of {GRAD_REDUCTIONS}, "
-                             f"got {self.grad_reduction!r}")
-        if self.grad_bn_mode not in ("train", "eval"):
-            raise ValueError(f"grad_bn_mode must be 'train' or 'eval', got {self.grad_bn_mode!r}")
-        if self.grad_batches is not None and self.grad_batches < 1:
-            raise ValueError(f"grad_batches must be >= 1, got {self.grad_batches!r}")
-
-    @property
-    def data_seed(self) -> int:
-        return self.seed if self.train_seed is None else self.train_seed
-
-    def densities(self) -> list[float]:
-        """Mask densities for indices 0..N (index 0 = dense)."""
-        return [1.0, *density_schedule(self.final_density, self.iterations, self.schedule)]
-
-    def train_config(self, iteration: int) -> TrainConfig:
-        """Preset + overrides; iteration i trains with data-order seed ``data_seed*100003 + i``."""
-        over = {**self.train_overrides, "seed": self.data_seed * 100003 + iteration}
-        return preset(self.model, self.dataset, **over)
-
-    def score_seed(self, iteration: int) -> int:
-        """Seed option passed to the criterion (random scores): depends on theta_0's seed, the
-        data seed and the iteration, so no two runs or iterations share random scores."""
-        return (self.seed * 1_000_003 + self.data_seed) * 1_009 + iteration
-
-    def identity(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 # --- building blocks -----------------------------------------------------------------------------
@@ -301,19 +237,8 @@ def _run_irp(cfg: IRPConfig, out: str | os.PathLike, data_root, log, stop_after,
 
 
 def config_from_args(args: argparse.Namespace) -> IRPConfig:
-    overrides = parse_overrides(args.set)
-    if args.epochs is not None:
-        overrides["epochs"] = args.epochs
-    overrides.pop("seed", None)
-    return IRPConfig(
-        model=args.model, dataset=args.dataset, criterion=args.criterion,
-        iterations=args.iterations, seed=args.seed, train_seed=args.train_seed, width=args.width,
-        final_density=args.final_density, schedule=args.schedule, scope=args.scope,
-        train_overrides=overrides, train_per_class=args.train_per_class,
-        test_per_class=args.test_per_class, score_per_class=args.score_per_class,
-        grad_batches=args.grad_batches, grad_reduction=args.grad_reduction,
-        grad_bn_mode=args.grad_bn_mode, save_trained=args.save_trained,
-    )
+    """The run the ``irp`` flags describe (flags generated from :class:`IRPConfig`)."""
+    return from_args(IRPConfig, args)
 
 
 def _cmd_irp(args: argparse.Namespace) -> int:
@@ -324,43 +249,14 @@ def _cmd_irp(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub) -> None:
-    from .cli import str2bool  # cli imports the stage modules: import it lazily
-    from .masks import SCHEDULES
-    from .methods import METHODS
-
     p = sub.add_parser("irp", help="iterative rewind pruning into a zarr store (Alg. 2)")
-    add_training_args(p)
-    p.add_argument("--criterion", required=True, metavar="METHOD",
-                   help="pruning criterion applied to the trained weights each iteration, a "
-                        f"registered method: {', '.join(METHODS.names())} (magnitude = LTH)")
-    p.add_argument("--iterations", type=int, default=20,
-                   help="N, the number of train-prune-rewind iterations (default: %(default)s)")
-    p.add_argument("--train-seed", type=int, default=None,
-                   help="data-order seed of the training runs (and of random scores) "
-                        "(default: --seed)")
-    p.add_argument("--final-density", type=float, default=0.01,
-                   help="fraction of the weights kept after the last iteration, in (0, 1) "
-                        "(default: %(default)s)")
-    p.add_argument("--schedule", default="exponential", choices=sorted(SCHEDULES),
-                   help="how the density falls from 1 to --final-density over the iterations "
-                        "(default: %(default)s)")
-    p.add_argument("--scope", default="global", choices=("global", "local"),
-                   help="top-k over all layers together (global) or within each layer (local) "
-                        "(default: %(default)s)")
-    p.add_argument("--score-per-class", type=int, default=10,
-                   help="examples per class in the scoring batch of data-driven criteria "
-                        "(default: %(default)s)")
-    p.add_argument("--grad-batches", type=int, default=None, metavar="N",
-                   help="compute g_0 over the first N training batches of 128 (default: the "
-                        "whole training set)")
-    p.add_argument("--grad-reduction", default="sum", choices=GRAD_REDUCTIONS,
-                   help="combine the per-batch mean gradients of g_0 by their sum or their mean "
-                        "(default: %(default)s)")
-    p.add_argument("--grad-bn-mode", default="eval", choices=("train", "eval"),
-                   help="BatchNorm mode while computing g_0 (default: %(default)s)")
-    p.add_argument("--save-trained", type=str2bool, default=False, metavar="BOOL",
-                   help="also store each iteration's trained weights (true/false, default: "
-                        "false)")
+    add_arguments(p, IRPConfig)  # the run's parameters; below: where and how long the job runs
+    p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
+                   help="dataset directory (default: $AUTOSPARSE_DATA, else data_root in "
+                        "config/config.yaml)")
+    p.add_argument("--max-runtime", type=float, default=None, metavar="SECONDS",
+                   help="checkpoint and exit (status 75) before this time budget runs out; the "
+                        "same command continues (with --work or --out); 0: no budget")
     p.add_argument("--out", type=Path, required=True,
                    help="IRP store path (.zarr), e.g. results/irp/<run>.zarr")
     p.add_argument("--work", type=Path, default=None,

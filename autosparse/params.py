@@ -7,24 +7,31 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import types
 import typing
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 _META = "autosparse"  # key of a field's metadata that holds its CLI description
 
 
-def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Iterable | None = None,
-          metavar: str | None = None, cli: bool = True, config: str | None = None,
-          factory: Any = dataclasses.MISSING, flag_help_default: bool = True) -> Any:
-    """A dataclass field with its CLI description: ``help`` (``%(default)s`` is appended unless
-    ``flag_help_default`` is false), ``choices``, ``metavar``; ``cli=False`` keeps it off the
-    command line; ``config`` names its key in the stage's config block (default: the field
-    name; ``""``: not in the config block)."""
+def param(default: Any = dataclasses.MISSING, help: str | Callable[[], str] = "", *,
+          choices: Iterable | None = None, metavar: str | None = None, cli: bool = True,
+          config: str | None = None, factory: Any = dataclasses.MISSING,
+          flag_help_default: bool = True, flag: str | None = None, nargs: str | None = None,
+          parse: Callable[[Any], Any] | None = None) -> Any:
+    """A dataclass field with its CLI description: ``help`` (a callable is called when the parser
+    is built, e.g. to list a registry; ``%(default)s`` is appended unless ``flag_help_default``
+    is false), ``choices``, ``metavar``; ``cli=False`` keeps it off the command line; ``config``
+    names its key in the stage's config block (default: the field name; ``""``: not in the
+    config block). A field whose command-line form is not its value (``--set KEY=VALUE ...`` ->
+    a dict) names its ``flag`` (default: the field name), ``nargs``, and ``parse``, which turns
+    the flag's (or the config key's) value, None when absent, into the field's."""
     meta = {_META: {"help": help, "choices": tuple(choices) if choices is not None else None,
                     "metavar": metavar, "cli": cli, "config": config,
-                    "help_default": flag_help_default}}
+                    "help_default": flag_help_default, "flag": flag, "nargs": nargs,
+                    "parse": parse}}
     if factory is not dataclasses.MISSING:
         return dataclasses.field(default_factory=factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -32,7 +39,13 @@ def param(default: Any = dataclasses.MISSING, help: str = "", *, choices: Iterab
 
 def _meta(f: dataclasses.Field) -> dict:
     return f.metadata.get(_META, {"help": "", "choices": None, "metavar": None, "cli": True,
-                                  "config": None, "help_default": True})
+                                  "config": None, "help_default": True, "flag": None,
+                                  "nargs": None, "parse": None})
+
+
+def flag_name(f: dataclasses.Field) -> str:
+    """The name of ``f`` on the command line (``--flag-name``, argparse dest ``flag_name``)."""
+    return _meta(f)["flag"] or f.name
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -80,22 +93,25 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str
             continue
         m, default = _meta(f), _default(f)
         base, _optional = _base_type(hints[f.name])
-        kw: dict[str, Any] = {"help": m["help"], "metavar": m["metavar"]}
+        text = m["help"]() if callable(m["help"]) else m["help"]
+        kw: dict[str, Any] = {"help": text, "metavar": m["metavar"]}
         if default is dataclasses.MISSING:
             kw["required"] = True
+        elif m["parse"] is not None:  # the flag's own form: absent -> None -> parse(None)
+            kw.update(default=None, nargs=m["nargs"])
         else:
             kw["default"] = list(default) if isinstance(default, tuple) else default
             if m["help_default"] and "%(default)" not in kw["help"]:
                 kw["help"] += " (default: %(default)s)"
-        if base is bool:
+        if m["parse"] is None and base is bool:
             kw.update(type=str2bool, metavar=m["metavar"] or "BOOL")
-        elif typing.get_origin(base) in (tuple, list):
+        elif m["parse"] is None and typing.get_origin(base) in (tuple, list):
             kw.update(type=typing.get_args(base)[0], nargs="+")
-        elif base in (int, float):
+        elif m["parse"] is None and base in (int, float):
             kw["type"] = base
         if m["choices"] is not None:
             kw["choices"] = m["choices"]
-        parser.add_argument(flag(f.name), **kw)
+        parser.add_argument(flag(flag_name(f)), **kw)
 
 
 def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:
@@ -104,13 +120,24 @@ def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:
     hints = typing.get_type_hints(cls)
     kw = {}
     for f in cli_fields(cls):
-        if f.name in values or not hasattr(args, f.name):
+        if f.name in values or not hasattr(args, flag_name(f)):
             continue
-        v = getattr(args, f.name)
-        if isinstance(v, list) and typing.get_origin(_base_type(hints[f.name])[0]) is tuple:
+        v, parse = getattr(args, flag_name(f)), _meta(f)["parse"]
+        if parse is not None:
+            v = parse(v)
+        elif isinstance(v, list) and typing.get_origin(_base_type(hints[f.name])[0]) is tuple:
             v = tuple(v)
         kw[f.name] = v
     return cls(**kw, **values)
+
+
+def check_choices(obj: Any) -> None:
+    """Raise ValueError naming the first field of the dataclass instance ``obj`` whose value is
+    not one of its ``choices`` (for a stage's ``__post_init__``)."""
+    for f in dataclasses.fields(obj):
+        choices, value = _meta(f)["choices"], getattr(obj, f.name)
+        if choices is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {list(choices)}, got {value!r}")
 
 
 def config_keys(cls: type) -> dict[str, dataclasses.Field]:
@@ -151,13 +178,36 @@ def schema_disagreements(cls: type, block: Mapping, dag_only: Iterable[str] = ()
         default = _default(f)
         if "default" in s and default is not dataclasses.MISSING:
             d = list(default) if isinstance(default, tuple) else default
-            if s["default"] != d:
+            parse = _meta(f)["parse"]
+            if s["default"] != d and (parse is None or parse(s["default"]) != default):
                 out.append(f"{key}: default {s['default']!r} in the schema, {d!r} in {name}")
         choices = _meta(f)["choices"]
         if "enum" in s and (choices is None or sorted(s["enum"]) != sorted(choices)):
             out.append(f"{key}: choices {s['enum']} in the schema, {choices} in {name}")
+        if _meta(f)["parse"] is not None:  # the schema types the config form, not the field
+            continue
         have = s.get("type")
         have = set(have) if isinstance(have, list) else {have} if have else set()
         if not have <= json_types(hints[f.name]):
             out.append(f"{key}: type {sorted(have)} in the schema, {hints[f.name]} in {name}")
     return out
+
+
+def to_argv(values: Mapping[str, Any], cls: type) -> str:
+    """The command line of ``values`` (flag name -> the flag's value, e.g. a stage's config block
+    and the job's wildcards) for the CLI fields of ``cls``, in field order: ``--flag-name value``,
+    shell-quoted; a list or tuple gives several values; a bool ``true``/``false``; None and empty
+    lists are left out. A name that is not a CLI field of ``cls`` raises KeyError."""
+    fields = {flag_name(f): f for f in cli_fields(cls)}
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise KeyError(f"not a flag of {cls.__name__}: {unknown}; valid: {sorted(fields)}")
+    out = []
+    for name in (n for n in fields if n in values):
+        v = values[name]
+        if v is None or (isinstance(v, (list, tuple)) and not v):
+            continue
+        items = v if isinstance(v, (list, tuple)) else [v]
+        words = [str(x).lower() if isinstance(x, bool) else str(x) for x in items]
+        out.append(" ".join([flag(name), *map(shlex.quote, words)]))
+    return " ".join(out)

@@ -31,12 +31,16 @@ from .artifacts.survival_dataset import (  # noqa: F401  (re-exported: the forma
     typed,
     write_dataset,
 )
+from .params import add_arguments, from_args
 from .store import SURVIVAL_DATASET, check_replaceable, replace_file
+from .survival_config import (  # noqa: F401  (re-exported: the stage's parameters)
+    MERGE_RULES,
+    SurvivalConfig,
+    SurvivalMergeConfig,
+)
 
 if TYPE_CHECKING:  # pandas is imported where used: every DAG job imports this module (~0.5 s)
     import pandas as pd
-
-MERGE_RULES = ("concat", "mean")
 
 
 def merge_frames(frames: Sequence[pd.DataFrame], rule: str = "concat") -> pd.DataFrame:
@@ -143,24 +147,17 @@ def table9(stores: Sequence[str | os.PathLike]) -> pd.DataFrame:
 def register_cli(sub) -> None:
     from .methods import METHODS  # loaded with .irp already
 
-    rules = ("concat stacks the rows, mean averages each weight's score (same weights in every "
-             "input)")
     p = sub.add_parser("survival", help="survival dataset (Parquet) from IRP store(s), Eq. 4")
-    p.add_argument("--irp", nargs="+", type=Path, required=True, help="IRP store(s) (.zarr)")
-    p.add_argument("--rule", default="concat", choices=MERGE_RULES,
-                   help=f"how to merge several stores: {rules} (default: %(default)s)")
+    add_arguments(p, SurvivalConfig)
     p.add_argument("--out", type=Path, required=True,
                    help="survival dataset directory to write, e.g. results/survival/<name>/")
-    p.set_defaults(func=lambda a: print(f"wrote {build(a.irp, a.out, a.rule)}") or 0)
+    p.set_defaults(func=_cmd_survival)
 
     m = sub.add_parser("survival-merge", help="merge survival datasets into a new one")
-    m.add_argument("--inputs", nargs="+", type=Path, required=True,
-                   help="survival dataset directories")
-    m.add_argument("--rule", default="concat", choices=MERGE_RULES,
-                   help=f"how to merge them: {rules} (default: %(default)s)")
+    add_arguments(m, SurvivalMergeConfig)
     m.add_argument("--out", type=Path, required=True,
                    help="survival dataset directory to write")
-    m.set_defaults(func=lambda a: print(f"wrote {merge(a.inputs, a.out, a.rule)}") or 0)
+    m.set_defaults(func=_cmd_merge)
 
     t = sub.add_parser("table9", help="CCC of survival scores between IRP runs (App. F)")
     t.add_argument("--irp", nargs="+", type=Path, required=True,
@@ -180,6 +177,18 @@ def register_cli(sub) -> None:
     f.add_argument("--out", type=Path, required=True,
                    help="PNG path; the PDF and SVG are written beside it (same stem)")
     f.set_defaults(func=_cmd_fig1)
+
+
+def _cmd_survival(args: argparse.Namespace) -> int:
+    cfg = from_args(SurvivalConfig, args)
+    print(f"wrote {build(cfg.irp, args.out, cfg.rule)}")
+    return 0
+
+
+def _cmd_merge(args: argparse.Namespace) -> int:
+    cfg = from_args(SurvivalMergeConfig, args)
+    print(f"wrote {merge(cfg.inputs, args.out, cfg.rule)}")
+    return 0
 
 
 def _cmd_fig1(args: argparse.Namespace) -> int:

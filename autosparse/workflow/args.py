@@ -6,6 +6,8 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 
+from ..irp_config import IRPConfig
+from ..params import config_keys, flag_name, to_argv
 from . import paths as wp
 from .stages import own_inputs, scored_variant
 
@@ -47,15 +49,17 @@ def per_arch(value, arch: str, default=None):
 
 
 def irp_args(config: Mapping, irp: str) -> str:
+    """The :class:`~autosparse.irp_config.IRPConfig` flags of the run ``irp``: its name gives
+    model, dataset, criterion, iterations and seeds, ``widths`` its width, the ``irp`` block the
+    rest (``train_per_class``/``test_per_class`` capped, ``set`` then ``set_per_model``)."""
     run, c = wp.parse_irp(irp), config["irp"]
     train, test = capped(c, run["dataset"])
-    return flags(model=run["model"], dataset=run["dataset"], criterion=run["criterion"],
-                 iterations=run["iterations"], seed=run["seed"], train_seed=run["train_seed"],
-                 width=config.get("widths", {}).get(run["model"], 1.0),
-                 final_density=c["final_density"], epochs=c.get("epochs"),
-                 train_per_class=train, test_per_class=test,
-                 grad_batches=c.get("grad_batches"), score_per_class=c.get("score_per_class"),
-                 set_=overrides(c, run["model"]))
+    block = {flag_name(f): c.get(key) for key, f in config_keys(IRPConfig).items()}
+    return to_argv({**block, **{k: run[k] for k in ("model", "dataset", "criterion",
+                                                    "iterations", "seed", "train_seed")},
+                    "width": config.get("widths", {}).get(run["model"], 1.0),
+                    "train_per_class": train, "test_per_class": test,
+                    "set": overrides(c, run["model"])}, IRPConfig)
 
 
 def scorer_args(config: Mapping, scorer: str) -> str:
