@@ -161,3 +161,59 @@ def schema_disagreements(cls: type, block: Mapping, dag_only: Iterable[str] = ()
         if not have <= json_types(hints[f.name]):
             out.append(f"{key}: type {sorted(have)} in the schema, {hints[f.name]} in {name}")
     return out
+
+
+# -- Helpers of the scorer, prune and retrain configs (helper stages-b; stages-a owns the above) --
+
+def check_choices(obj: Any) -> None:
+    """ValueError naming the field, its value and the valid choices for every field of the
+    dataclass ``obj`` whose value is not one of its declared ``choices`` (None passes)."""
+    for f in dataclasses.fields(obj):
+        choices, value = _meta(f)["choices"], getattr(obj, f.name)
+        if choices is not None and value is not None and value not in choices:
+            raise ValueError(f"{f.name} must be one of {sorted(choices)}, got {value!r}")
+
+
+def argv_items(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's flag values (field name -> value) in the field order of ``cls``, None left out:
+    the flags a DAG job passes, named by the dataclass (a name that is not one of its CLI
+    fields raises ValueError)."""
+    names = [f.name for f in cli_fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no command-line field {unknown[0]!r}")
+    return {n: values[n] for n in names if values.get(n) is not None}
+
+
+def identity(obj: Any) -> dict[str, Any]:
+    """The fields of a stage dataclass as JSON types (tuples as lists), in field order."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(obj).items()}
+
+
+def identity_hash(obj: Any, length: int = 12) -> str:
+    """Canonical hash of a stage dataclass: :func:`autosparse.artifacts.identity.config_hash` of
+    :func:`identity` (None-valued fields dropped)."""
+    from .artifacts.identity import config_hash
+
+    return config_hash(identity(obj), length)
+
+
+def one_value_block(block: Mapping, keys: Iterable[str]) -> dict:
+    """``block`` (a config block schema) with each of ``keys``, a setting given once or as a
+    mapping (e.g. one value per scorer arch), reduced to its one-value form: "object" dropped
+    from its types when the mapping's values take the same types (else left, and reported by
+    :func:`schema_disagreements`)."""
+    props = dict(block.get("properties", {}))
+    for key in keys:
+        s = dict(props[key])
+        types = s.get("type")
+        types = list(types) if isinstance(types, list) else [types]
+        value = (s.get("additionalProperties") or {}).get("type", [])
+        value = set(value) if isinstance(value, list) else {value}
+        one = [t for t in types if t != "object"]
+        if "object" in types and value <= set(one):
+            s["type"] = one
+            s.pop("additionalProperties", None)
+        props[key] = s
+    return {**block, "properties": props}

@@ -5,6 +5,7 @@ types and tensors only (read back with ``torch.load(..., weights_only=True)``):
 | --- | --- |
 | ``format`` | :data:`CHECKPOINT_FORMAT` |
 | ``config`` | the scorer's ``TrainScorerConfig`` as a dict (``hidden`` a list) |
+| ``config_hash`` | canonical hash of that whole config (``TrainScorerConfig.config_hash``) |
 | ``state_dict`` | the scorer network's tensors |
 | ``history`` | per-epoch training loss, validation MSE and Spearman |
 | ``norm_stats`` | normalisation statistics of the training rows (``FeatureStats.to_dict``) |
@@ -15,7 +16,8 @@ types and tensors only (read back with ``torch.load(..., weights_only=True)``):
 Written to a temporary sibling and renamed into place (:func:`.atomic.replace_file`); read back
 verified: a truncated or damaged file, or a tensor that no longer matches its digest, raises
 :class:`~autosparse.store.DamagedArtifactError` naming the checkpoint. Checkpoints without
-``digests`` (written before them) are read unverified.
+``digests`` (written before them) are read unverified; :meth:`autosparse.scorer.Scorer.load`
+checks ``config_hash`` against ``config`` where it is recorded.
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ def state_digests(state_dict: Mapping[str, torch.Tensor]) -> dict[str, str]:
 
 
 def checkpoint_state(config: Mapping, state_dict: Mapping[str, torch.Tensor], history: list,
-                     norm_stats: Mapping, data: list) -> dict:
+                     norm_stats: Mapping, data: list, config_hash: str | None = None) -> dict:
     """The checkpoint dict (module docstring), with provenance and per-tensor digests."""
-    return {"format": CHECKPOINT_FORMAT, "config": dict(config), "state_dict": state_dict,
+    return {"format": CHECKPOINT_FORMAT, "config": dict(config),
+            **({"config_hash": config_hash} if config_hash is not None else {}),
+            "state_dict": state_dict,
             "history": history, "norm_stats": norm_stats, "data": data,
             "provenance": provenance(), "digests": state_digests(state_dict)}
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..artifacts.integrity import DamagedArtifactError
 from ..artifacts.scorer_checkpoint import checkpoint_state, load_checkpoint, save_checkpoint
 from .config import TrainScorerConfig
 from .inputs import FeatureStats, context_features, normalize_features
@@ -32,23 +33,35 @@ class Scorer:
     def state(self) -> dict:
         """Checkpoint dict (plain types and tensors only; the format:
         :mod:`autosparse.artifacts.scorer_checkpoint`)."""
-        cfg = asdict(self.config)
-        cfg["hidden"] = list(cfg["hidden"])
-        return checkpoint_state(cfg, self.model.state_dict(), self.history, self.stats, self.data)
+        return checkpoint_state(self.config.to_dict(), self.model.state_dict(), self.history,
+                                self.stats, self.data, self.config.config_hash())
 
     def save(self, path: str | os.PathLike) -> None:
         """:meth:`state` to a scorer checkpoint at ``path``, written atomically."""
         save_checkpoint(path, self.state())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Scorer:
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+             expect: TrainScorerConfig | None = None) -> Scorer:
         """The scorer of a checkpoint, verified (a damaged file:
-        :class:`~autosparse.store.DamagedArtifactError`), its network on ``device``."""
+        :class:`~autosparse.store.DamagedArtifactError`), its network on ``device``.
+
+        A recorded ``config_hash`` must be the hash of the recorded config (else the config was
+        edited: DamagedArtifactError); ``expect``, when given (the config the caller needs),
+        must have that hash too (else a ValueError). Checkpoints written before config hashes
+        are loaded without the first check."""
         ck = load_checkpoint(path, device)
-        config = TrainScorerConfig.from_dict(ck["config"]).validate()
+        config = TrainScorerConfig.from_dict(ck["config"])
         model = build_scorer(config)
         model.load_state_dict(ck["state_dict"])
         model.to(device)
+        recorded, have = ck.get("config_hash"), config.config_hash()
+        if recorded is not None and recorded != have:
+            raise DamagedArtifactError(f"scorer checkpoint {str(path)!r}: its config does not "
+                                       f"match its recorded config_hash {recorded!r}")
+        if expect is not None and expect.config_hash() != have:
+            raise ValueError(f"scorer checkpoint {str(path)!r} was trained with config "
+                             f"{have}, not the expected {expect.config_hash()}")
         return cls(model.eval(), config, ck["norm_stats"], ck["history"], ck["data"])
 
     def check_inputs(self, inputs: str | None = None, normalize: str | None = None) -> None:
