@@ -133,10 +133,10 @@ def from_args(cls: type, args: argparse.Namespace, **values: Any) -> Any:
 
 def check_choices(obj: Any) -> None:
     """Raise ValueError naming the first field of the dataclass instance ``obj`` whose value is
-    not one of its ``choices`` (for a stage's ``__post_init__``)."""
+    not one of its ``choices`` (for a stage's ``__post_init__``; None passes)."""
     for f in dataclasses.fields(obj):
         choices, value = _meta(f)["choices"], getattr(obj, f.name)
-        if choices is not None and value not in choices:
+        if choices is not None and value is not None and value not in choices:
             raise ValueError(f"{f.name} must be one of {list(choices)}, got {value!r}")
 
 
@@ -211,3 +211,50 @@ def to_argv(values: Mapping[str, Any], cls: type) -> str:
         words = [str(x).lower() if isinstance(x, bool) else str(x) for x in items]
         out.append(" ".join([flag(name), *map(shlex.quote, words)]))
     return " ".join(out)
+
+
+# -- job arguments and identities of stage dataclasses --
+
+def argv_items(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's flag values (field name -> value) in the field order of ``cls``, None left out:
+    the flags a DAG job passes, named by the dataclass (a name that is not one of its CLI
+    fields raises ValueError)."""
+    names = [f.name for f in cli_fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise ValueError(f"{cls.__name__} has no command-line field {unknown[0]!r}")
+    return {n: values[n] for n in names if values.get(n) is not None}
+
+
+def identity(obj: Any) -> dict[str, Any]:
+    """The fields of a stage dataclass as JSON types (tuples as lists), in field order."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in dataclasses.asdict(obj).items()}
+
+
+def identity_hash(obj: Any, length: int = 12) -> str:
+    """Canonical hash of a stage dataclass: :func:`autosparse.artifacts.identity.config_hash` of
+    :func:`identity` (None-valued fields dropped)."""
+    from .artifacts.identity import config_hash
+
+    return config_hash(identity(obj), length)
+
+
+def one_value_block(block: Mapping, keys: Iterable[str]) -> dict:
+    """``block`` (a config block schema) with each of ``keys``, a setting given once or as a
+    mapping (e.g. one value per scorer arch), reduced to its one-value form: "object" dropped
+    from its types when the mapping's values take the same types (else left, and reported by
+    :func:`schema_disagreements`)."""
+    props = dict(block.get("properties", {}))
+    for key in keys:
+        s = dict(props[key])
+        types = s.get("type")
+        types = list(types) if isinstance(types, list) else [types]
+        value = (s.get("additionalProperties") or {}).get("type", [])
+        value = set(value) if isinstance(value, list) else {value}
+        one = [t for t in types if t != "object"]
+        if "object" in types and value <= set(one):
+            s["type"] = one
+            s.pop("additionalProperties", None)
+        props[key] = s
+    return {**block, "properties": props}

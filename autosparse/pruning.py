@@ -26,11 +26,13 @@ import os
 import time
 from pathlib import Path
 
-from .ablations import ABLATIONS, check_ablation, prune_ablated
+from .ablations import check_ablation, prune_ablated
 from .data import dataset_spec, load_dataset
 from .masks import check_sparsity, mask_stats
 from .methods import get_method, score
 from .models import MODELS, build_model
+from .params import add_arguments, from_args
+from .prune_config import PruneConfig, ScoreConfig
 from .store import (
     MASK_STORE,
     SCORE_STORE,
@@ -48,18 +50,14 @@ REINIT_SEED_OFFSET = 1000  # default init seed of the "reinit" ablation: seed + 
 SCORE_KEYS = ("method", "model", "dataset", "width", "seed", "n_per_class", "batch_size", "options")
 
 
-def check_common_args(args: argparse.Namespace) -> dict:
-    """Validate the arguments ``prune`` and ``score`` share; return the method options."""
+def check_common_args(args: ScoreConfig) -> dict:
+    """Check what ``prune`` and ``score`` share against the registries (the method and its
+    options, the model, the dataset, the device; the rest: :class:`ScoreConfig`); return the
+    method options."""
     method = get_method(args.method)
     MODELS.get(args.model)
     dataset_spec(args.dataset)
-    if args.n_per_class < 1:
-        raise ValueError(f"n-per-class must be >= 1, got {args.n_per_class!r}")
-    if args.batch_size < 1:
-        raise ValueError(f"batch-size must be >= 1, got {args.batch_size!r}")
     resolve_device(args.device)
-    if not args.width > 0:
-        raise ValueError(f"width must be > 0, got {args.width!r}")
     options = parse_overrides(args.set)
     unknown = sorted(set(options) - set(method.options) - {"seed"})
     if unknown:
@@ -71,20 +69,15 @@ def check_common_args(args: argparse.Namespace) -> dict:
     return options
 
 
-def check_args(args: argparse.Namespace) -> dict:
-    """Validate every argument (raising ValueError/KeyError naming it); return method options."""
+def check_args(args: PruneConfig, out: str | os.PathLike) -> dict:
+    """Check every argument (raising ValueError/KeyError naming it; what needs no registry:
+    :class:`PruneConfig`) and that ``out`` may be written; return the method options."""
     check_sparsity(args.sparsity)
     options = check_common_args(args)
     check_ablation(args.ablation)
-    if args.scope not in ("global", "local"):
-        raise ValueError(f"scope must be 'global' or 'local', got {args.scope!r}")
-    if args.rounds is not None and args.rounds < 1:
-        raise ValueError(f"rounds must be >= 1, got {args.rounds!r}")
-    if args.ablation == "reinit" and args.ablation_seed == args.seed:
-        raise ValueError(f"reinit needs an init seed other than --seed {args.seed}")
     if args.scores is not None and not Path(args.scores).is_dir():
         raise FileNotFoundError(f"score store --scores {args.scores} not found")
-    check_replaceable(args.out, MASK_STORE)  # before any scoring
+    check_replaceable(out, MASK_STORE)  # before any scoring
     return options
 
 
@@ -102,9 +95,11 @@ def theta0(args: argparse.Namespace):
                        seed=args.seed).to(resolve_device(args.device))
 
 
-def scoring_batches(args: argparse.Namespace) -> list:
-    """``n_per_class`` seeded examples of every class of the train split, in batches."""
-    sub = load_dataset(args.dataset, "train", args.data_root, n_per_class=args.n_per_class,
+def scoring_batches(args: ScoreConfig | argparse.Namespace, data_root=None) -> list:
+    """``n_per_class`` seeded examples of every class of the train split, in batches
+    (``data_root``: else ``args.data_root``, else $AUTOSPARSE_DATA / the config's)."""
+    root = data_root if data_root is not None else getattr(args, "data_root", None)
+    sub = load_dataset(args.dataset, "train", root, n_per_class=args.n_per_class,
                        seed=args.seed)
     return list(sub.batches(args.batch_size))
 
@@ -140,16 +135,18 @@ def load_scores(path: str | os.PathLike, expected: dict) -> tuple[dict, dict]:
     return scores, attrs
 
 
-def run_prune(args: argparse.Namespace) -> dict:
-    """Prune as the arguments say, write the mask store, return its attrs."""
-    options = check_args(args)
+def run_prune(ns: argparse.Namespace) -> dict:
+    """Prune as the arguments say (:class:`PruneConfig`; ``--out``, ``--data-root``,
+    ``--save-scores``), write the mask store, return its attrs."""
+    args = from_args(PruneConfig, ns)
+    options = check_args(args, ns.out)
     model = theta0(args)
     common = common_attrs(args, options)
     if args.scores:
         scores, scored = load_scores(args.scores, common)
         given = {"scores": scores}
     else:
-        scored, given = {}, {"data": scoring_batches(args)}
+        scored, given = {}, {"data": scoring_batches(args, ns.data_root)}
     draw_seed = ablation_seed(args)
     masks, _, info = prune_ablated(
         model, args.method, args.sparsity, args.ablation, seed=method_seed(args, options),
@@ -173,84 +170,57 @@ def run_prune(args: argparse.Namespace) -> dict:
     if args.ablation == "reinit":
         # The retraining stage rebuilds theta_0 as build_model(..., seed=init_seed).
         attrs["init_seed"] = draw_seed
-    write_mask_store(args.out, masks, info["scores"] if args.save_scores else None, attrs)
+    write_mask_store(ns.out, masks, info["scores"] if ns.save_scores else None, attrs)
     return attrs
 
 
-def run_score(args: argparse.Namespace) -> dict:
-    """Score theta_0 once with a single-shot method, write the score store, return its attrs."""
+def run_score(ns: argparse.Namespace) -> dict:
+    """Score theta_0 once with a single-shot method (:class:`ScoreConfig`), write the score
+    store at ``--out``, return its attrs."""
+    args = from_args(ScoreConfig, ns)
     options = check_common_args(args)
     if get_method(args.method).rounds != 1:
         raise ValueError(f"method {args.method!r} is iterative: its scores depend on the sparsity")
-    check_replaceable(args.out, SCORE_STORE)
+    check_replaceable(ns.out, SCORE_STORE)
     model = theta0(args)
-    batches = scoring_batches(args)
+    batches = scoring_batches(args, ns.data_root)
     t0 = time.perf_counter()
     scores = score(model, args.method, batches, **method_options(args, options))
     attrs = {**common_attrs(args, options), "scoring_time": time.perf_counter() - t0}
-    write_score_store(args.out, scores, attrs)
+    write_score_store(ns.out, scores, attrs)
     return attrs
 
 
-def _common_arguments(p, single_shot: bool = False) -> None:
+def _common_arguments(p, cls: type, single_shot: bool = False) -> None:
+    """The flags of ``cls`` (:class:`ScoreConfig` / :class:`PruneConfig`), with the registries'
+    names in the help of --model, --dataset and --method, and --data-root."""
     from .methods import METHODS
-    from .retrain import add_network_args
+    from .retrain import add_registry_args
 
     methods = [m for m in METHODS.names() if not single_shot or get_method(m).rounds == 1]
-    add_network_args(p, " (its classes and input shape build theta_0; its train split gives "
-                        "the scoring examples)", "theta_0, the scoring examples, the method's "
-                        "seed option (unless --set seed=) and the ablation draw")
+    add_registry_args(p, " (its classes and input shape build theta_0; its train split gives "
+                         "the scoring examples)")
     p.add_argument("--method", required=True,
                    help=("a registered single-shot PaI method: " if single_shot else
                          "a registered PaI method: ") + ", ".join(methods))
-    p.add_argument("--n-per-class", type=int, default=10,
-                   help="scoring examples per class, drawn from the train split "
-                        "(default: %(default)s)")
-    p.add_argument("--batch-size", type=int, default=256,
-                   help="scoring batch size: the examples are scored in batches of this size, "
-                        "gradients summed (TinyImageNet's 2000 examples in one GraSP batch took "
-                        "12 GB) (default: %(default)s)")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
-                   help="method options, values parsed as YAML (seed=N: the method's seed); an "
-                        "option the method does not have is refused")
+    add_arguments(p, cls, skip=("model", "dataset", "method"))
     p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
                    help="dataset directory (default: $AUTOSPARSE_DATA, else data_root in "
                         "config/config.yaml)")
-    p.add_argument("--device", default="auto",
-                   help="auto (CUDA when available), cpu, cuda or cuda:N: where the method and "
-                        "the AutoS scorer run; masks are written from the CPU either way "
-                        "(default: %(default)s)")
 
 
 def register_cli(sub) -> None:
     p = sub.add_parser("score", help="score theta_0 with a single-shot method; write a score "
                                      "store (zarr) for prune --scores")
-    _common_arguments(p, single_shot=True)
+    _common_arguments(p, ScoreConfig, single_shot=True)
     p.add_argument("--out", type=Path, required=True, help="score store path (.zarr)")
     p.set_defaults(func=lambda a: print(
         "scoring {scoring_time:.2f}s".format(**run_score(a))) or 0)
 
     p = sub.add_parser("prune", help="prune theta_0 with a PaI method; write a mask store (zarr)")
-    _common_arguments(p)
-    p.add_argument("--sparsity", type=float, required=True,
-                   help="fraction of the prunable weights removed, in [0, 1)")
-    p.add_argument("--scope", default="global", choices=("global", "local"),
-                   help="rank the scores over all layers together (global) or within each "
-                        "layer (local) (default: %(default)s)")
-    p.add_argument("--rounds", type=int, default=None,
-                   help="pruning rounds, >= 1 (default: the method's own; 1 for a single-shot "
-                        "method)")
-    p.add_argument("--ablation", default=None, choices=ABLATIONS,
-                   help="sanity-check ablation of the mask (default: none): shuffle permutes "
-                        "each layer's mask, reinit keeps the mask and redraws theta_0, invert "
-                        "keeps the lowest-scored weights")
-    p.add_argument("--ablation-seed", type=int, default=None,
-                   help="shuffle seed (default --seed) / reinit init seed (default --seed+1000)")
+    _common_arguments(p, PruneConfig)
     p.add_argument("--save-scores", action="store_true",
                    help="also store the (last round's) scores in the mask store")
-    p.add_argument("--scores", type=Path, default=None,
-                   help="threshold the scores of this score store (made by autosparse score) "
-                        "instead of scoring; it must have been made with the same arguments")
     p.add_argument("--out", type=Path, required=True, help="mask store path (.zarr)")
     p.set_defaults(func=lambda a: print(
         "achieved sparsity {achieved_sparsity:.6f}, scoring {scoring_time:.2f}s".format(

@@ -18,6 +18,8 @@ from .artifacts.metrics import write_metrics
 from .data import load_dataset
 from .masks import mask_stats
 from .models import build_model, prunable_parameters
+from .params import add_arguments, from_args
+from .retrain_config import RetrainConfig
 from .store import provenance, read_mask_store
 from .train import preset, resolve_device, train
 from .train_config import parse_overrides
@@ -35,28 +37,31 @@ def load_data(dataset: str, root=None, train_per_class: int | None = None,
             load_dataset(dataset, "test", root, n_per_class=test_per_class or None, seed=seed))
 
 
-def run_training(args: argparse.Namespace) -> dict:
-    stop_at = deadline(args)
+def run_training(ns: argparse.Namespace) -> dict:
+    """Train as the arguments say (:class:`RetrainConfig`; ``--mask``, ``--checkpoint``,
+    ``--out``, ``--save-weights``, ``--data-root``, ``--max-runtime``); return the metrics."""
+    stop_at = deadline(ns)
+    args = from_args(RetrainConfig, ns)
     overrides = parse_overrides(args.set)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     overrides.setdefault("seed", args.seed)
     cfg = preset(args.model, args.dataset, **overrides)
-    tr, te = load_data(args.dataset, args.data_root, args.train_per_class, args.test_per_class,
+    tr, te = load_data(args.dataset, ns.data_root, args.train_per_class, args.test_per_class,
                        args.seed)
     masks, mask_attrs = None, {}
-    if args.mask:
-        masks, mask_attrs = read_mask_store(args.mask)
+    if ns.mask:
+        masks, mask_attrs = read_mask_store(ns.mask)
     # theta_0 from the model seed, or from the mask's "reinit" ablation seed (pruning.py)
     model = build_model(args.model, tr.num_classes, args.width, tuple(tr.spec.input_shape),
                         seed=mask_attrs.get("init_seed", args.seed))
-    result = train(model, tr, te, cfg, masks=masks, checkpoint=args.checkpoint,
+    result = train(model, tr, te, cfg, masks=masks, checkpoint=ns.checkpoint,
                    deadline=stop_at)
     final = {n: p.detach() != 0 for n, p in
              prunable_parameters(model).items()}
     metrics = {
         "model": args.model, "dataset": args.dataset, "width": args.width, "seed": args.seed,
-        "mask": str(args.mask) if args.mask else None,
+        "mask": str(ns.mask) if ns.mask else None,
         "method": mask_attrs.get("method", "dense"),
         "requested_sparsity": mask_attrs.get("requested_sparsity", 0.0),
         "achieved_sparsity": mask_stats(final)["sparsity"],
@@ -66,10 +71,10 @@ def run_training(args: argparse.Namespace) -> dict:
         "config": asdict(cfg), "device": str(resolve_device(cfg.device)),
         "host": platform.node(), **provenance(),
     }
-    if getattr(args, "save_weights", None):
-        save_weights(model, args.save_weights)
-    if args.out:
-        write_metrics(args.out, metrics)
+    if getattr(ns, "save_weights", None):
+        save_weights(model, ns.save_weights)
+    if ns.out:
+        write_metrics(ns.out, metrics)
     return metrics
 
 
@@ -98,9 +103,10 @@ def deadline(args: argparse.Namespace) -> float | None:
     return STARTED + args.max_runtime
 
 
-def add_network_args(p: argparse.ArgumentParser, dataset: str, seed: str) -> None:
-    """``--model --dataset --width --seed`` (the network a job builds); ``dataset`` and ``seed``
-    say what the dataset and the run seed feed in that command."""
+def add_registry_args(p: argparse.ArgumentParser, dataset: str) -> None:
+    """``--model --dataset`` with the registries' names in their help (``dataset``: what the
+    dataset feeds in that command); the fields of
+    :class:`~autosparse.retrain_config.NetworkConfig`."""
     from .data import DATASETS
     from .models import MODELS
 
@@ -108,26 +114,13 @@ def add_network_args(p: argparse.ArgumentParser, dataset: str, seed: str) -> Non
                    help=f"network, a registered model: {', '.join(MODELS.names())}")
     p.add_argument("--dataset", required=True,
                    help=f"a registered dataset{dataset}: {', '.join(DATASETS.names())}")
-    p.add_argument("--width", type=float, default=1.0,
-                   help="width multiplier of the layers (channels, hidden units), > 0 "
-                        "(default: %(default)s)")
-    p.add_argument("--seed", type=int, default=0,
-                   help=f"run seed: {seed} (default: %(default)s)")
 
 
 def add_training_args(p: argparse.ArgumentParser) -> None:
-    add_network_args(p, "", "theta_0, the class-balanced subsets and the data order")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="override the preset's epochs (presets: config/training.yaml)")
-    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
-                   help="override fields of the training preset, values parsed as YAML "
-                        "(e.g. lr=0.05 batch_size=64)")
-    p.add_argument("--train-per-class", type=int, default=None, metavar="N",
-                   help="train on a class-balanced subset of N examples per class (default: "
-                        "the full train split)")
-    p.add_argument("--test-per-class", type=int, default=None, metavar="N",
-                   help="test on a class-balanced subset of N examples per class (default: "
-                        "the full test split)")
+    """The flags of :class:`~autosparse.retrain_config.RetrainConfig`, ``--data-root`` and
+    ``--max-runtime`` (also the irp command's)."""
+    add_registry_args(p, "")
+    add_arguments(p, RetrainConfig, skip=("model", "dataset"))
     p.add_argument("--data-root", default=os.environ.get("AUTOSPARSE_DATA"),
                    help="dataset directory (default: $AUTOSPARSE_DATA, else data_root in "
                         "config/config.yaml)")

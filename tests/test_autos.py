@@ -3,6 +3,8 @@ mismatch errors, and a LeNet/MNIST-trained scorer pruning a ResNet-18 on CIFAR-1
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from survival_data import survival_fixture
@@ -71,7 +73,7 @@ def test_autos_feature_mismatch_is_an_error(trained, mnist_batch, tmp_path):
     with pytest.raises(RuntimeError, match="size mismatch"):
         S.Scorer.load(tmp_path / "bad.pt")
     bad = S.Scorer.load(trained)
-    bad.config.context = False  # network takes 6 features, config now gives 2
+    bad.config = replace(bad.config, context=False)  # network takes 6, config gives 2
     with pytest.raises(ValueError, match="takes 6 features"):
         autosparse.prune(model, "autos", 0.9, [mnist_batch], scorer=bad)
 

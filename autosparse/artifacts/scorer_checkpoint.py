@@ -15,7 +15,8 @@ types and tensors only (read back with ``torch.load(..., weights_only=True)``):
 Written to a temporary sibling and renamed into place (:func:`.atomic.replace_file`); read back
 verified: a truncated or damaged file, or a tensor that no longer matches its digest, raises
 :class:`~autosparse.store.DamagedArtifactError` naming the checkpoint. Checkpoints without
-``digests`` (written before them) are read unverified.
+``digests`` (written before them) are read unverified. The scorer's identity is the canonical
+hash of ``config`` (``TrainScorerConfig.config_hash``), computed when it is loaded.
 """
 
 from __future__ import annotations

@@ -20,50 +20,53 @@ One module per concern, each used by training and by application to a target net
 - :mod:`.cli`: the ``scorer-train`` subcommand.
 
 The survival dataset reader is :mod:`autosparse.artifacts.survival_dataset`; every name of the
-former single module stays importable from here.
+former single module stays importable from here, loaded on first use (PEP 562): importing
+:mod:`.config` (torch-free) through this package does not import torch.
 """
 
 from __future__ import annotations
 
-from ..artifacts.scorer_checkpoint import CHECKPOINT_FORMAT
-from ..artifacts.survival_dataset import (
-    FINITE_COLUMNS,
-    NUMERIC_COLUMNS,
-    REQUIRED_COLUMNS,
-    open_survival,
-)
-from ..features import GRAD_REDUCTIONS as GRAD_MODES
-from ..features import features_from_context, initial_features, layer_context
-from .cli import register_cli, run_cli
-from .config import (
-    ARCHS,
-    CONTEXT_COLUMNS,
-    INPUTS,
-    LOSSES,
-    NORMALIZATIONS,
-    TrainScorerConfig,
-)
-from .inputs import (
-    N_QUANTILES,
-    SAMPLE_SIZE,
-    FeatureStats,
-    context_features,
-    normalize_features,
-)
-from .networks import MLPScorer, PaperScorer, build_scorer, flops_per_weight, init_scorer
-from .networks import predict_array as _predict_array  # noqa: F401  (figures.scorer)
-from .splits import in_train_subsample, is_validation, row_hash
-from .stream import iter_rows, stats_groups, stream_split, survival_stats
-from .trained import Scorer, load_scorer
-from .training import batch_features, evaluate_split, pairwise_rank_loss, spearman, train_scorer
+import importlib
 
-__all__ = [
-    "ARCHS", "CHECKPOINT_FORMAT", "CONTEXT_COLUMNS", "FINITE_COLUMNS", "GRAD_MODES", "INPUTS",
-    "LOSSES", "NORMALIZATIONS", "NUMERIC_COLUMNS", "N_QUANTILES", "REQUIRED_COLUMNS",
-    "SAMPLE_SIZE", "FeatureStats", "MLPScorer", "PaperScorer", "Scorer", "TrainScorerConfig",
-    "batch_features", "build_scorer", "context_features", "evaluate_split",
-    "features_from_context", "flops_per_weight", "in_train_subsample", "init_scorer",
-    "initial_features", "is_validation", "iter_rows", "layer_context", "load_scorer",
-    "normalize_features", "open_survival", "pairwise_rank_loss", "register_cli", "row_hash",
-    "run_cli", "spearman", "stats_groups", "stream_split", "survival_stats", "train_scorer",
-]
+# public name -> module defining it (relative to this package; ".." the autosparse package)
+_EXPORTS = {
+    **dict.fromkeys(["CHECKPOINT_FORMAT"], "..artifacts.scorer_checkpoint"),
+    **dict.fromkeys(["FINITE_COLUMNS", "NUMERIC_COLUMNS", "REQUIRED_COLUMNS", "open_survival"],
+                    "..artifacts.survival_dataset"),
+    **dict.fromkeys(["features_from_context", "initial_features", "layer_context"],
+                    "..features"),
+    **dict.fromkeys(["register_cli", "run_cli"], ".cli"),
+    **dict.fromkeys(["ARCHS", "CONTEXT_COLUMNS", "INPUTS", "LOSSES", "NORMALIZATIONS",
+                     "TrainScorerConfig"], ".config"),
+    **dict.fromkeys(["N_QUANTILES", "SAMPLE_SIZE", "FeatureStats", "context_features",
+                     "normalize_features"], ".inputs"),
+    **dict.fromkeys(["MLPScorer", "PaperScorer", "build_scorer", "flops_per_weight",
+                     "init_scorer"], ".networks"),
+    **dict.fromkeys(["in_train_subsample", "is_validation", "row_hash"], ".splits"),
+    **dict.fromkeys(["iter_rows", "stats_groups", "stream_split", "survival_stats"], ".stream"),
+    **dict.fromkeys(["Scorer", "load_scorer"], ".trained"),
+    **dict.fromkeys(["batch_features", "evaluate_split", "pairwise_rank_loss", "spearman",
+                     "train_scorer"], ".training"),
+}
+# names exported under another name: GRAD_MODES (features.GRAD_REDUCTIONS) and, for
+# autosparse.figures.scorer, _predict_array (networks.predict_array)
+_RENAMED = {"GRAD_MODES": ("..features", "GRAD_REDUCTIONS"),
+            "_predict_array": (".networks", "predict_array")}
+
+__all__ = sorted({*_EXPORTS, "GRAD_MODES"})
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        module, attr = _EXPORTS[name], name
+    elif name in _RENAMED:
+        module, attr = _RENAMED[name]
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

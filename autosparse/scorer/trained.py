@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,23 +32,30 @@ class Scorer:
     def state(self) -> dict:
         """Checkpoint dict (plain types and tensors only; the format:
         :mod:`autosparse.artifacts.scorer_checkpoint`)."""
-        cfg = asdict(self.config)
-        cfg["hidden"] = list(cfg["hidden"])
-        return checkpoint_state(cfg, self.model.state_dict(), self.history, self.stats, self.data)
+        return checkpoint_state(self.config.to_dict(), self.model.state_dict(), self.history,
+                                self.stats, self.data)
 
     def save(self, path: str | os.PathLike) -> None:
         """:meth:`state` to a scorer checkpoint at ``path``, written atomically."""
         save_checkpoint(path, self.state())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Scorer:
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+             expect: TrainScorerConfig | None = None) -> Scorer:
         """The scorer of a checkpoint, verified (a damaged file:
-        :class:`~autosparse.store.DamagedArtifactError`), its network on ``device``."""
+        :class:`~autosparse.store.DamagedArtifactError`), its network on ``device``.
+
+        ``expect``, when given (the config the caller needs), must have the recorded config's
+        canonical hash (else a ValueError naming both)."""
         ck = load_checkpoint(path, device)
-        config = TrainScorerConfig.from_dict(ck["config"]).validate()
+        config = TrainScorerConfig.from_dict(ck["config"])
         model = build_scorer(config)
         model.load_state_dict(ck["state_dict"])
         model.to(device)
+        have = config.config_hash()
+        if expect is not None and expect.config_hash() != have:
+            raise ValueError(f"scorer checkpoint {str(path)!r} was trained with config "
+                             f"{have}, not the expected {expect.config_hash()}")
         return cls(model.eval(), config, ck["norm_stats"], ck["history"], ck["data"])
 
     def check_inputs(self, inputs: str | None = None, normalize: str | None = None) -> None:

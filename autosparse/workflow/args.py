@@ -7,7 +7,10 @@ import shlex
 from collections.abc import Mapping
 
 from ..irp_config import IRPConfig
-from ..params import config_keys, flag_name, to_argv
+from ..params import argv_items, config_keys, flag_name, to_argv
+from ..prune_config import PruneConfig, ScoreConfig
+from ..retrain_config import RetrainConfig
+from ..scorer.config import PER_ARCH, TrainScorerConfig
 from . import paths as wp
 from .stages import own_inputs, scored_variant
 
@@ -62,32 +65,42 @@ def irp_args(config: Mapping, irp: str) -> str:
                     "set": overrides(c, run["model"])}, IRPConfig)
 
 
+def stage_flags(cls: type, **values) -> str:
+    """:func:`flags` of a stage dataclass's fields, in its field order (an unknown name: a
+    ValueError)."""
+    return flags(**argv_items(cls, values))
+
+
 def scorer_args(config: Mapping, scorer: str) -> str:
+    """Every :class:`TrainScorerConfig` key of the ``scorer`` block (``PER_ARCH`` ones resolved
+    for the scorer's arch), the scorer path's arch, inputs, batch_size and lr, and the training
+    threads."""
     s, c = wp.parse_scorer(scorer), config["scorer"]
-    return flags(arch=s["arch"], inputs=s["inputs"], normalize=c.get("normalize"),
-                 train_percent=c.get("train_percent"),
-                 width=per_arch(c["width"], s["arch"], 1.0),
-                 image_size=per_arch(c.get("image_size"), s["arch"]),
-                 epochs=c["epochs"], batch_size=s["batch_size"], lr=s["lr"], seed=c["seed"],
-                 device=c.get("device"), threads=config["train"].get("threads"))
+    keys = config_keys(TrainScorerConfig)
+    values = {keys[k].name: per_arch(c[k], s["arch"], keys[k].default) if k in PER_ARCH
+              else c[k] for k in keys if k in c}
+    values.update(arch=s["arch"], inputs=s["inputs"], batch_size=s["batch_size"], lr=s["lr"])
+    return " ".join(filter(None, (stage_flags(TrainScorerConfig, **values),
+                                  flags(threads=config["train"].get("threads")))))
 
 
 def score_args(config: Mapping, target: str, variant: str, seed: str) -> str:
     """Flags shared by ``autosparse score`` and ``autosparse prune``."""
     t, v, c = wp.parse_target(target), wp.Variant.parse(variant), config["prune"]
     own = [f"{k}={p}" for k, p in own_inputs(config, target, variant, seed).items()]
-    return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
-                 method=v.method, n_per_class=c["n_per_class"],
-                 set_=[*c.get("set", []),
-                       *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
-                       *([f"store={wp.irp_path(v.irp)}"] if v.irp else []), *own])
+    return stage_flags(ScoreConfig, model=t["model"], dataset=t["dataset"],
+                       width=wp.fmt_num(t["width"]), seed=seed, method=v.method,
+                       n_per_class=c["n_per_class"],
+                       set=[*c.get("set", []),
+                            *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
+                            *([f"store={wp.irp_path(v.irp)}"] if v.irp else []), *own])
 
 
 def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
     v, scored = wp.Variant.parse(variant), scored_variant(config, variant)
-    return score_args(config, target, variant, seed) + " " + flags(
-        sparsity=sparsity, scope=config["prune"]["scope"], rounds=v.rounds, ablation=v.ablation,
-        scores=wp.scores_path(target, scored, seed) if scored else None)
+    return score_args(config, target, variant, seed) + " " + stage_flags(
+        PruneConfig, sparsity=sparsity, scope=config["prune"]["scope"], rounds=v.rounds,
+        ablation=v.ablation, scores=wp.scores_path(target, scored, seed) if scored else None)
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
@@ -96,6 +109,6 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
     dataset: quick TinyImageNet); ``train.set`` then ``train.set_per_model[<model>]``."""
     t, c = wp.parse_target(target), config["train"]
     train, test = capped(c, t["dataset"])
-    return flags(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]), seed=seed,
-                 epochs=c.get("epochs"), train_per_class=train, test_per_class=test,
-                 set_=overrides(c, t["model"]))
+    return stage_flags(RetrainConfig, model=t["model"], dataset=t["dataset"],
+                       width=wp.fmt_num(t["width"]), seed=seed, epochs=c.get("epochs"),
+                       train_per_class=train, test_per_class=test, set=overrides(c, t["model"]))
