@@ -105,8 +105,8 @@ def add_arguments(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str
                 kw["help"] += " (default: %(default)s)"
         if m["parse"] is None and base is bool:
             kw.update(type=str2bool, metavar=m["metavar"] or "BOOL")
-        elif m["parse"] is None and typing.get_origin(base) in (tuple, list):
-            kw.update(type=typing.get_args(base)[0], nargs="+")
+        elif m["parse"] is None and typing.get_origin(base) in (tuple, list):  # empty: allowed
+            kw.update(type=typing.get_args(base)[0], nargs="*" if default == () else "+")
         elif m["parse"] is None and base in (int, float):
             kw["type"] = base
         if m["choices"] is not None:

@@ -216,7 +216,8 @@ def register_cli(sub) -> None:
                     "estimated compute (from FLOPs and a calibrated device throughput), wall time "
                     "on N devices, the disk the artifacts take, and each job's SLURM runtime and "
                     "mem_mb request (the rules' own). Nothing is run.")
-    p.add_argument("--configfile", nargs="+", action="extend", metavar="FILE",
+    overlays = dict(nargs="+", action="extend", metavar="FILE")
+    p.add_argument("--configfile", **overlays,
                    help="profile overlays on config/config.yaml, as snakemake --configfile "
                         "(e.g. config/paper.yaml); none: the quick profile")
     p.add_argument("--target", default="all",
@@ -234,9 +235,8 @@ def register_cli(sub) -> None:
                    help="Snakemake benchmark records of an earlier run: rules with records get "
                         "their compute time scaled by the measured / modelled ratio; none: the "
                         "device table only (default: %(default)s, when it exists)")
-    p.add_argument("--benchmarks-configfile", nargs="+", action="extend", metavar="FILE",
-                   help="the profile overlays of the run that wrote those records (default: "
-                        "the planned profile)")
+    p.add_argument("--benchmarks-configfile", **overlays,
+                   help="overlays of the run that wrote the records (default: the planned ones)")
     p.add_argument("--skip-done", action="store_true",
                    help="leave out jobs whose outputs exist in results/ (and whose inputs are "
                         "not rebuilt); default: plan from empty")
