@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import workflow_paths as wp
-from .artifacts.metrics import read_metrics
 from .registry import Registry
 
 if TYPE_CHECKING:  # pandas is imported where used (every DAG job imports the CLI's modules)
@@ -33,6 +32,8 @@ def gather(metrics: Sequence[str | Path], labels: Mapping[str, Mapping] | None =
     test-set size and epochs it was measured with and (for pruned jobs) the mask's scoring time
     when its store records one."""
     import pandas as pd
+
+    from .artifacts.metrics import read_metrics
 
     rows = []
     for path in metrics:
