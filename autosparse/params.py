@@ -193,37 +193,34 @@ def schema_disagreements(cls: type, block: Mapping, dag_only: Iterable[str] = ()
     return out
 
 
-def to_argv(values: Mapping[str, Any], cls: type) -> str:
-    """The command line of ``values`` (flag name -> the flag's value, e.g. a stage's config block
-    and the job's wildcards) for the CLI fields of ``cls``, in field order: ``--flag-name value``,
-    shell-quoted; a list or tuple gives several values; a bool ``true``/``false``; None and empty
-    lists are left out. A name that is not a CLI field of ``cls`` raises KeyError."""
-    fields = {flag_name(f): f for f in cli_fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise KeyError(f"not a flag of {cls.__name__}: {unknown}; valid: {sorted(fields)}")
-    out = []
-    for name in (n for n in fields if n in values):
-        v = values[name]
-        if v is None or (isinstance(v, (list, tuple)) and not v):
-            continue
-        items = v if isinstance(v, (list, tuple)) else [v]
-        words = [str(x).lower() if isinstance(x, bool) else str(x) for x in items]
-        out.append(" ".join([flag(name), *map(shlex.quote, words)]))
-    return " ".join(out)
-
-
 # -- job arguments and identities of stage dataclasses --
 
 def argv_items(cls: type, values: Mapping[str, Any]) -> dict[str, Any]:
-    """A job's flag values (field name -> value) in the field order of ``cls``, None left out:
-    the flags a DAG job passes, named by the dataclass (a name that is not one of its CLI
-    fields raises ValueError)."""
-    names = [f.name for f in cli_fields(cls)]
+    """A job's flag values (flag name -> value) in the field order of ``cls``, None left out: the
+    flags a DAG job passes, named as on the command line (a name that is not a CLI flag of
+    ``cls`` raises ValueError naming it and the valid ones)."""
+    names = [flag_name(f) for f in cli_fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        raise ValueError(f"{cls.__name__} has no command-line field {unknown[0]!r}")
+        raise ValueError(f"{cls.__name__} has no command-line field {unknown[0]!r}; "
+                         f"valid: {sorted(names)}")
     return {n: values[n] for n in names if values.get(n) is not None}
+
+
+def to_argv(values: Mapping[str, Any], cls: type) -> str:
+    """The command line of ``values`` (flag name -> the flag's value, e.g. a stage's config block
+    and the job's wildcards) for the CLI flags of ``cls``, in field order (:func:`argv_items`):
+    ``--flag-name value``, shell-quoted; a list or tuple gives several values; a bool
+    ``true``/``false`` (what :func:`str2bool` parses); None and empty lists are left out. The
+    one renderer of every stage job's flags."""
+    out = []
+    for name, v in argv_items(cls, values).items():
+        items = list(v) if isinstance(v, (list, tuple)) else [v]
+        if not items:
+            continue
+        words = [str(x).lower() if isinstance(x, bool) else str(x) for x in items]
+        out.append(" ".join([flag(name), *map(shlex.quote, words)]))
+    return " ".join(out)
 
 
 def identity(obj: Any) -> dict[str, Any]:

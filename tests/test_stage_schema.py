@@ -194,7 +194,7 @@ def test_irp_args_are_to_argv_of_the_dataclass():
     config = load_config()
     run = "lenet_300_100-mnist-grasp-n3-s0"
     assert wa.irp_args(config, run) == next(iter(PINNED))
-    with pytest.raises(KeyError, match="lr"):
+    with pytest.raises(ValueError, match="no command-line field 'lr'"):
         to_argv({"lr": 0.1}, IRPConfig)
     assert to_argv({"save_trained": True, "set": ["a=1", "b=[2, 3]"], "model": "m"},
                    IRPConfig) == "--model m --set a=1 'b=[2, 3]' --save-trained true"

@@ -118,6 +118,28 @@ def test_job_flags_are_named_by_the_dataclass():
         argv_items(RetrainConfig, {"epoch": 2})
 
 
+@pytest.mark.parametrize("context", [True, False])
+def test_job_flags_parse_back_to_the_dataclass(context):
+    """Every stage job's flags come from one renderer: what it writes, the command's parser
+    reads back into the same dataclass, bools included (``--context true``, not a bare flag
+    that str2bool would refuse)."""
+    import shlex
+
+    from autosparse.cli import build_parser
+    from autosparse.params import from_args
+    from autosparse.workflow.args import stage_flags
+
+    want = TrainScorerConfig(arch="mlp", inputs="param", context=context, hidden=(8, 4),
+                             epochs=2, lr=0.5)
+    values = {f.name: getattr(want, f.name) for f in dataclasses.fields(want)
+              if f.name in {"arch", "inputs", "context", "hidden", "epochs", "lr"}}
+    argv = stage_flags(TrainScorerConfig, **values)
+    assert f"--context {str(context).lower()}" in argv
+    a = build_parser("scorer-train").parse_args(["scorer-train", *shlex.split(argv),
+                                                 "--data", "d", "--out", "x.pt"])
+    assert from_args(TrainScorerConfig, a) == want
+
+
 def test_scorer_config_hash_is_pinned_and_covers_every_field():
     assert TrainScorerConfig().config_hash() == "a35118fbf668"
     assert TrainScorerConfig(arch="mlp", epochs=1).config_hash() == "ef65c52fe860"

@@ -3,33 +3,15 @@ the job's wildcards: ``autosparse irp``, ``scorer-train``, ``score``, ``prune`` 
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Mapping
 
 from ..irp_config import IRPConfig
-from ..params import argv_items, config_keys, flag_name, to_argv
+from ..params import config_keys, flag_name, to_argv
 from ..prune_config import PruneConfig, ScoreConfig
 from ..retrain_config import RetrainConfig
 from ..scorer.config import PER_ARCH, TrainScorerConfig
 from . import paths as wp
 from .stages import own_inputs, scored_variant
-
-
-def flags(**kw) -> str:
-    """``flags(epochs=1, train_per_class=None, set=["a=1"])`` -> ``"--epochs 1 --set a=1"``:
-    underscores become dashes, None and empty lists are left out, values are shell-quoted."""
-    out = []
-    for k, v in kw.items():
-        if v is None or v == [] or v is False:
-            continue
-        flag = "--" + k.rstrip("_").replace("_", "-")
-        if v is True:
-            out.append(flag)
-        elif isinstance(v, (list, tuple)):
-            out.append(flag + " " + " ".join(shlex.quote(str(x)) for x in v))
-        else:
-            out.append(f"{flag} {shlex.quote(str(v))}")
-    return " ".join(out)
 
 
 def overrides(c: Mapping, model: str) -> list[str]:
@@ -66,9 +48,8 @@ def irp_args(config: Mapping, irp: str) -> str:
 
 
 def stage_flags(cls: type, **values) -> str:
-    """:func:`flags` of a stage dataclass's fields, in its field order (an unknown name: a
-    ValueError)."""
-    return flags(**argv_items(cls, values))
+    """:func:`~autosparse.params.to_argv` of a stage dataclass's flags given as keywords."""
+    return to_argv(values, cls)
 
 
 def scorer_args(config: Mapping, scorer: str) -> str:
@@ -80,8 +61,9 @@ def scorer_args(config: Mapping, scorer: str) -> str:
     values = {keys[k].name: per_arch(c[k], s["arch"], keys[k].default) if k in PER_ARCH
               else c[k] for k in keys if k in c}
     values.update(arch=s["arch"], inputs=s["inputs"], batch_size=s["batch_size"], lr=s["lr"])
-    return " ".join(filter(None, (stage_flags(TrainScorerConfig, **values),
-                                  flags(threads=config["train"].get("threads")))))
+    threads = config["train"].get("threads")  # a flag of the command, not of the stage
+    return stage_flags(TrainScorerConfig, **values) + (f" --threads {int(threads)}"
+                                                       if threads is not None else "")
 
 
 def score_args(config: Mapping, target: str, variant: str, seed: str) -> str:
