@@ -58,7 +58,7 @@ def scorer_args(config: Mapping, scorer: str) -> str:
     threads."""
     s, c = wp.parse_scorer(scorer), config["scorer"]
     keys = config_keys(TrainScorerConfig)
-    values = {keys[k].name: per_arch(c[k], s["arch"], keys[k].default) if k in PER_ARCH
+    values = {flag_name(keys[k]): per_arch(c[k], s["arch"], keys[k].default) if k in PER_ARCH
               else c[k] for k in keys if k in c}
     values.update(arch=s["arch"], inputs=s["inputs"], batch_size=s["batch_size"], lr=s["lr"])
     threads = config["train"].get("threads")  # a flag of the command, not of the stage
