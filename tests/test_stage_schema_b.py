@@ -126,14 +126,13 @@ def test_job_flags_parse_back_to_the_dataclass(context):
     import shlex
 
     from autosparse.cli import build_parser
-    from autosparse.params import from_args
-    from autosparse.workflow.args import stage_flags
+    from autosparse.params import from_args, to_argv
 
     want = TrainScorerConfig(arch="mlp", inputs="param", context=context, hidden=(8, 4),
                              epochs=2, lr=0.5)
     values = {f.name: getattr(want, f.name) for f in dataclasses.fields(want)
               if f.name in {"arch", "inputs", "context", "hidden", "epochs", "lr"}}
-    argv = stage_flags(TrainScorerConfig, **values)
+    argv = to_argv(values, TrainScorerConfig)
     assert f"--context {str(context).lower()}" in argv
     a = build_parser("scorer-train").parse_args(["scorer-train", *shlex.split(argv),
                                                  "--data", "d", "--out", "x.pt"])

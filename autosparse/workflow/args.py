@@ -47,11 +47,6 @@ def irp_args(config: Mapping, irp: str) -> str:
                     "set": overrides(c, run["model"])}, IRPConfig)
 
 
-def stage_flags(cls: type, **values) -> str:
-    """:func:`~autosparse.params.to_argv` of a stage dataclass's flags given as keywords."""
-    return to_argv(values, cls)
-
-
 def scorer_args(config: Mapping, scorer: str) -> str:
     """Every :class:`TrainScorerConfig` key of the ``scorer`` block (``PER_ARCH`` ones resolved
     for the scorer's arch), the scorer path's arch, inputs, batch_size and lr, and the training
@@ -62,27 +57,28 @@ def scorer_args(config: Mapping, scorer: str) -> str:
               else c[k] for k in keys if k in c}
     values.update(arch=s["arch"], inputs=s["inputs"], batch_size=s["batch_size"], lr=s["lr"])
     threads = config["train"].get("threads")  # a flag of the command, not of the stage
-    return stage_flags(TrainScorerConfig, **values) + (f" --threads {int(threads)}"
-                                                       if threads is not None else "")
+    return to_argv(values, TrainScorerConfig) + (f" --threads {int(threads)}"
+                                                 if threads is not None else "")
 
 
 def score_args(config: Mapping, target: str, variant: str, seed: str) -> str:
     """Flags shared by ``autosparse score`` and ``autosparse prune``."""
     t, v, c = wp.parse_target(target), wp.Variant.parse(variant), config["prune"]
     own = [f"{k}={p}" for k, p in own_inputs(config, target, variant, seed).items()]
-    return stage_flags(ScoreConfig, model=t["model"], dataset=t["dataset"],
-                       width=wp.fmt_num(t["width"]), seed=seed, method=v.method,
-                       n_per_class=c["n_per_class"],
-                       set=[*c.get("set", []),
-                            *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
-                            *([f"store={wp.irp_path(v.irp)}"] if v.irp else []), *own])
+    return to_argv(dict(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]),
+                        seed=seed, method=v.method, n_per_class=c["n_per_class"],
+                        set=[*c.get("set", []),
+                             *([f"scorer={wp.scorer_path(v.scorer)}"] if v.scorer else []),
+                             *([f"store={wp.irp_path(v.irp)}"] if v.irp else []), *own]),
+                   ScoreConfig)
 
 
 def prune_args(config: Mapping, target: str, variant: str, sparsity: str, seed: str) -> str:
     v, scored = wp.Variant.parse(variant), scored_variant(config, variant)
-    return score_args(config, target, variant, seed) + " " + stage_flags(
-        PruneConfig, sparsity=sparsity, scope=config["prune"]["scope"], rounds=v.rounds,
-        ablation=v.ablation, scores=wp.scores_path(target, scored, seed) if scored else None)
+    return score_args(config, target, variant, seed) + " " + to_argv(dict(
+        sparsity=sparsity, scope=config["prune"]["scope"], rounds=v.rounds,
+        ablation=v.ablation, scores=wp.scores_path(target, scored, seed) if scored else None),
+        PruneConfig)
 
 
 def train_args(config: Mapping, target: str, seed: str) -> str:
@@ -91,6 +87,6 @@ def train_args(config: Mapping, target: str, seed: str) -> str:
     dataset: quick TinyImageNet); ``train.set`` then ``train.set_per_model[<model>]``."""
     t, c = wp.parse_target(target), config["train"]
     train, test = capped(c, t["dataset"])
-    return stage_flags(RetrainConfig, model=t["model"], dataset=t["dataset"],
-                       width=wp.fmt_num(t["width"]), seed=seed, epochs=c.get("epochs"),
-                       train_per_class=train, test_per_class=test, set=overrides(c, t["model"]))
+    return to_argv(dict(model=t["model"], dataset=t["dataset"], width=wp.fmt_num(t["width"]),
+                        seed=seed, epochs=c.get("epochs"), train_per_class=train,
+                        test_per_class=test, set=overrides(c, t["model"])), RetrainConfig)
