@@ -28,9 +28,9 @@ from .stats import binomial_se, decide, paired_difference, t_interval
 if TYPE_CHECKING:
     import pandas as pd
 
-ROLES = ("baseline", "reference", "learned")
+ROLES = ("baseline", "reference", "learned", "transfer")
 ROLE_NAMES = {"baseline": "PaI baseline", "reference": "IRP ticket (not PaI)",
-              "learned": "learned (ours)", "dense": "dense"}
+              "learned": "learned (ours)", "transfer": "transferred (ours)", "dense": "dense"}
 BEST = "best baseline"
 
 
@@ -57,15 +57,18 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         runs["entry"] = runs["variant"]
     runs["entry"] = [e if isinstance(e, str) and e else v
                      for e, v in zip(runs["entry"], runs["variant"])]
-    keys = ["role", "entry", "variant", "sparsity"]
+    runs["net"] = [net_key(m, d, w) for m, d, w in zip(runs["model"], runs["dataset"],
+                                                        runs["width"])]
+    nets = list(dict.fromkeys(runs["net"]))
+    keys = ["net", "role", "entry", "variant", "sparsity"]
     cells = []
-    for (role, entry, variant, sp), g in runs.groupby(keys, sort=False):
+    for (net, role, entry, variant, sp), g in runs.groupby(keys, sort=False):
         iv = t_interval(list(g["accuracy"]))
         n_test = int(g["n_test"].max()) if "n_test" in g else 0
         rounds = g["rounds"].iloc[0] if "rounds" in g else None
         times = g["scoring_time"].dropna() if "scoring_time" in g else []
         cells.append({
-            "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds),
+            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds),
             "method": str(g["method"].iloc[0]), "sparsity": float(sp), "mean": iv.mean,
             "std": iv.std, "ci95_low": iv.low, "ci95_high": iv.high, "n_seeds": iv.n,
             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])), "n_test": n_test,
@@ -76,12 +79,12 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
             "dataset_note": next((str(x) for x in g.get("dataset_note", []) if x), ""),
             "model": str(g["model"].iloc[0]), "dataset": str(g["dataset"].iloc[0]),
             "width": float(g["width"].iloc[0]), "variant": variant, "_runs": _by_seed(g)})
-    # per sparsity, once: the best baseline, the first reference row and PX's row
+    # per network and sparsity, once: the best baseline, the first reference row and PX's row
     anchors = {}
-    for sp in {c["sparsity"] for c in cells}:
-        here = [x for x in cells if x["sparsity"] == sp]
+    for net, sp in {(c["net"], c["sparsity"]) for c in cells}:
+        here = [x for x in cells if x["sparsity"] == sp and x["net"] == net]
         base = [x for x in here if x["role"] == "baseline" and not math.isnan(x["mean"])]
-        anchors[sp] = (max(base, key=lambda x: x["mean"], default=None),
+        anchors[net, sp] = (max(base, key=lambda x: x["mean"], default=None),
                        next((x for x in here if x["role"] == "reference"), None),
                        next((x for x in here if x["method"] == "px" and x["role"] == "baseline"),
                             None))
@@ -93,7 +96,7 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
                    diff_reference=math.nan, diff_reference_ci95_low=math.nan,
                    diff_reference_ci95_high=math.nan, time_vs_px=math.nan)
         if c["role"] != "dense":
-            best, ref, px = anchors[c["sparsity"]]
+            best, ref, px = anchors[c["net"], c["sparsity"]]
             if best is not None:
                 row["best_baseline"] = best["name"]
                 if best is c:
@@ -115,8 +118,14 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
     df = pd.DataFrame(out)
     order = {r: i for i, r in enumerate(("dense", *ROLES))}
     df["_o"] = [order.get(r, len(order)) for r in df["role"]]
-    return df.sort_values(["sparsity", "_o"], kind="stable").drop(columns="_o").reset_index(
-        drop=True)
+    df["_n"] = [nets.index(n) for n in df["net"]]
+    return df.sort_values(["_n", "sparsity", "_o"], kind="stable").drop(
+        columns=["_o", "_n"]).reset_index(drop=True)
+
+
+def net_key(model: object, dataset: object, width: object) -> str:
+    """One network of the table: ``model/dataset/width``."""
+    return f"{model}/{dataset}/{float(width):g}"
 
 
 def _iv(mean: float, low: float, high: float, sign: bool = False) -> str:
@@ -125,33 +134,43 @@ def _iv(mean: float, low: float, high: float, sign: bool = False) -> str:
 
 
 def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
-    """Markdown of the beyond table: the setting, then one section per sparsity."""
+    """Markdown of the beyond table: the protocol, then per network its setting and one table per
+    sparsity."""
+    lines = ["# beyond: learned PaI variants against every baseline and the IRP ticket", "",
+             f"Profile `{profile or '?'}`. Accuracy: top-1 test accuracy (%), mean [95 % "
+             "Student-t interval over seeds] (n). Differences are paired by seed (same theta_0, "
+             "same data order), mean [95 % t-interval]. Verdict of \"beats the best baseline\" "
+             "(the PaI baseline with the highest mean at that network and sparsity): `holds` = "
+             "the interval lies above 0, `fails` = below 0, `inconclusive` = it straddles 0. The "
+             "IRP ticket (LTH of each seed's own IRP run) is a reference that trains before "
+             "pruning, not a PaI method. Learned rows read the layer-wise densities of the "
+             "network's own IRP ticket on another seed (another initialisation and data order), "
+             "never its per-weight mask; transferred rows read those of another network's "
+             "ticket. Scoring time: mean seconds to score and prune one mask on this machine, "
+             "and its ratio to PX's."]
+    for net in dict.fromkeys(df["net"]):
+        lines += _render_net(df[df["net"] == net])
+    return "\n".join(lines) + "\n"
+
+
+def _render_net(df: pd.DataFrame) -> list[str]:
     from .figures.style import sparsity_pct  # matplotlib-free helpers
 
     pruned = df[df["role"] != "dense"]
-    src = pruned if len(pruned) else df
-    r0 = src.iloc[0]
+    r0 = (pruned if len(pruned) else df).iloc[0]
     width = float(r0["width"])
     target = f"{display(r0['model'])} / {display(r0['dataset'])}" + (
         f" at width {width:g}" if width != 1 else "")
     seeds = sorted({s for v in pruned["seeds"] for s in str(v).split(",") if s}, key=int)
-    tickets = sorted({x for x in pruned.loc[pruned["role"] == "learned", "irp"] if x})
     n_test = int(df["n_test"].max()) if len(df) else 0
     dense = df[df["role"] == "dense"]
-    lines = ["# beyond: learned PaI variants against every baseline and the IRP ticket", "",
-             f"Profile `{profile or '?'}`. We prune **{target}** on held-out seeds "
-             f"{', '.join(seeds)}: the learned rows transfer only the layer-wise densities of "
-             f"the IRP ticket {', '.join(f'`{t}`' for t in tickets) or '—'} (another "
-             "initialisation and data order), never its per-weight mask.",
-             f"Retraining: {int(df['epochs'].max())} epochs." if "epochs" in df else "",
-             "Accuracy: top-1 test accuracy (%), mean [95 % Student-t interval over seeds] (n). "
-             "Differences are paired by seed (same theta_0, same data order), mean [95 % "
-             "t-interval]. Verdict of \"beats the best baseline\" (the PaI baseline with the "
-             "highest mean at that sparsity): `holds` = the interval lies above 0, `fails` = "
-             "below 0, `inconclusive` = it straddles 0. The IRP ticket (LTH of each seed's own "
-             "IRP run) is a reference that trains before pruning, not a PaI method. Scoring "
-             "time: mean seconds to score and prune one mask on this machine, and its ratio "
-             "to PX's."]
+    lines = ["", f"## {target}", "", f"Held-out seeds {', '.join(seeds)}."]
+    for role, what in (("learned", "learned rows"), ("transfer", "transferred rows")):
+        tickets = sorted({x for x in pruned.loc[pruned["role"] == role, "irp"] if x})
+        if tickets:
+            lines.append(f"IRP ticket of the {what}: {', '.join(f'`{t}`' for t in tickets)}.")
+    if "epochs" in df:
+        lines.append(f"Retraining: {int(df['epochs'].max())} epochs.")
     if n_test:
         at = (f"{binomial_se(float(dense['mean'].iloc[0]), n_test):.2f} points at the dense "
               f"accuracy ({float(dense['mean'].iloc[0]):.2f} %), " if len(dense) else "")
@@ -162,13 +181,12 @@ def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
         d = dense.iloc[0]
         lines.append(f"Dense: {_iv(d['mean'], d['ci95_low'], d['ci95_high'])} "
                      f"({int(d['n_seeds'])} seeds).")
-    lines = [x for x in lines if x]
     for sp, g in pruned.groupby("sparsity", sort=True):
         best = next((b for b in g["best_baseline"] if b), "—")
         ref = next((b for b in g["reference"] if b), "")
         head = ["Method", "kind", "accuracy (%)", "std", "scoring time (s)", "× PX time",
                 f"− best baseline ({best})", "verdict"] + ([f"− {ref}"] if ref else [])
-        lines += ["", f"## {sparsity_pct(sp)} sparsity", "",
+        lines += ["", f"### {target}, {sparsity_pct(sp)} sparsity", "",
                   "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         for r in g.to_dict("records"):
             acc = _iv(r["mean"], r["ci95_low"], r["ci95_high"]) + f" ({int(r['n_seeds'])})"
@@ -180,4 +198,4 @@ def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
                 vals.append(_iv(r["diff_reference"], r["diff_reference_ci95_low"],
                                 r["diff_reference_ci95_high"], sign=True))
             lines.append("| " + " | ".join(vals) + " |")
-    return "\n".join(lines) + "\n"
+    return lines

@@ -3,7 +3,7 @@ same in every figure), panel labels (a), (b), ... in reading order, axes of spar
 percent, and each figure written as PNG, PDF and SVG with the same stem.
 
 Colours: the Okabe-Ito palette (Okabe & Ito 2008; distinguishable under the common colour-vision
-deficiencies), then Paul Tol's "muted" scheme for methods beyond it; every method also has its
+deficiencies), then Paul Tol's "muted" and two of his "dark" colours for methods beyond it; every method also has its
 own marker, so no two methods rely on colour alone. Names that are neither a method nor an
 ablation (scorer variant labels, layers) take the unused colours of :data:`QUALITATIVE` in order.
 """
@@ -20,6 +20,7 @@ OKABE_ITO = {"black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9",
 TOL_MUTED = {"indigo": "#332288", "cyan": "#88CCEE", "teal": "#44AA99", "green": "#117733",
              "olive": "#999933", "sand": "#DDCC77", "rose": "#CC6677", "wine": "#882255",
              "purple": "#AA4499"}
+TOL_DARK = {"dark_red": "#663333", "dark_cyan": "#225555"}
 GREY = "#7F7F7F"
 
 # method (registry name) -> (colour, marker); dense is the black dashed reference line
@@ -41,6 +42,9 @@ METHOD_STYLE: dict[str, tuple[str, str]] = {
     "ticket_synflow": (TOL_MUTED["purple"], "H"),
     "ticket_px": (TOL_MUTED["cyan"], "8"),
     "ticket_autos": (TOL_MUTED["green"], "d"),
+    "law_random": (OKABE_ITO["yellow"], "+"),
+    "law_synflow": (TOL_DARK["dark_red"], "1"),
+    "law_px": (TOL_DARK["dark_cyan"], "2"),
 }
 # Frankle et al.'s ablations of a mask
 ABLATION_STYLE: dict[str, tuple[str, str]] = {

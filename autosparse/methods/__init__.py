@@ -5,6 +5,7 @@ Adding a method is one new module here (decorated with ``register_method``) and 
 
 from . import (  # noqa: F401  (registration side effects)
     autos,
+    density_law,
     grasp,
     iter_snip,
     lottery,

@@ -39,7 +39,7 @@ calls, which carry none), and the base method's own options.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -95,30 +95,44 @@ def ticket_shares(counts: np.ndarray, k: int) -> np.ndarray:
 
 
 def ticket_counts(counts: np.ndarray, k: int, caps: Sequence[int]) -> list[int]:
-    """Integer per-layer keep counts summing to ``k``: ``floor(k * share_l)`` plus one for the
-    largest remainders (ties: lower layer index), at most ``caps[l]``; a count cut by its cap
-    goes to the layers with room, largest target first."""
+    """Integer per-layer keep counts summing to ``k`` from the ticket's shares
+    (:func:`ticket_shares`), rounded by :func:`round_counts`."""
+    _check_k(k, caps)
+    return round_counts(ticket_shares(counts, k) * k if k else np.zeros(len(caps)), k, caps)
+
+
+def _check_k(k: int, caps: Sequence[int]) -> None:
+    if k < 0 or k > sum(int(c) for c in caps):
+        raise ValueError(f"cannot keep {k} weights out of {sum(int(c) for c in caps)} survivors")
+
+
+def round_counts(x: np.ndarray, k: int, caps: Sequence[int]) -> list[int]:
+    """Integer counts summing to ``k`` from real targets ``x`` (summing to ``k``):
+    ``floor(x_l)`` plus one for the largest remainders (ties: lower layer index), at most
+    ``caps[l]``; a count cut by its cap goes to the layers with room, largest target first."""
     caps = [int(c) for c in caps]
-    if k < 0 or k > sum(caps):
-        raise ValueError(f"cannot keep {k} weights out of {sum(caps)} survivors")
+    _check_k(k, caps)
     if k == 0:
         return [0] * len(caps)
-    x = ticket_shares(counts, k) * k
     out = [min(int(math.floor(v)), c) for v, c in zip(x, caps)]
     left = k - sum(out)
     by_remainder = sorted(range(len(x)), key=lambda j: (-(x[j] - math.floor(x[j])), j))
     for j in by_remainder:
-        if left == 0:
+        if left <= 0:
             break
         if out[j] < caps[j] and out[j] == math.floor(x[j]):
             out[j] += 1
             left -= 1
     for j in sorted(range(len(x)), key=lambda j: (-x[j], j)):
-        if left == 0:
+        if left <= 0:
             break
         add = min(caps[j] - out[j], left)
         out[j] += add
         left -= add
+    while left < 0:  # targets rounded up past k (x summing to a little more than k)
+        j = max(range(len(x)), key=lambda j: (out[j] - x[j], -j))
+        out[j] -= 1
+        left += 1
     return out
 
 
@@ -145,6 +159,22 @@ def layer_keep_scores(base: Mapping[str, torch.Tensor], alive: Mapping[str, torc
     return out
 
 
+def within_layer_scores(ctx: ScoringContext, base: Method, name: str,
+                        layer_counts: Callable[[int, list[int]], list[int]]
+                        ) -> dict[str, torch.Tensor]:
+    """Scores that keep ``layer_counts(k, caps)[l]`` weights of layer ``l`` (``k`` the protocol's
+    keep count at this round's density, ``caps`` the layers' survivors), the best by ``base``."""
+    density = ctx.density if ctx.density is not None else ctx.options.get("density")
+    if density is None:
+        raise ValueError(f"{name} without a target density (score()) needs density=")
+    total = sum(p.numel() for p in ctx.params.values())
+    alive = {n: ctx.masks[n].to("cpu", torch.bool) for n in ctx.params}
+    caps = [int(alive[n].sum()) for n in ctx.params]
+    k = layer_counts(keep_count(total, float(density)), caps)
+    scores = base.fn(ctx)
+    return layer_keep_scores({n: scores[n] for n in ctx.params}, alive, dict(zip(ctx.params, k)))
+
+
 def ticket_scores(ctx: ScoringContext, base: Method) -> dict[str, torch.Tensor]:
     """Scores of a ticket method with criterion ``base`` within layers (module docstring)."""
     names, shapes, counts = store_layer_counts(ctx.options["store"])
@@ -154,28 +184,25 @@ def ticket_scores(ctx: ScoringContext, base: Method) -> dict[str, torch.Tensor]:
             raise ValueError(f"IRP store layer {n!r}: shape {layers.get(n)}, model has "
                              f"{tuple(p.shape)}")
     cols = [names.index(n) for n in ctx.params]
-    density = ctx.density if ctx.density is not None else ctx.options.get("density")
-    if density is None:
-        raise ValueError(f"{PREFIX}{base.name} without a target density (score()) needs density=")
-    total = sum(p.numel() for p in ctx.params.values())
-    alive = {n: ctx.masks[n].to("cpu", torch.bool) for n in ctx.params}
-    caps = [int(alive[n].sum()) for n in ctx.params]
-    k = ticket_counts(counts[:, cols], keep_count(total, float(density)), caps)
-    scores = base.fn(ctx)
-    return layer_keep_scores({n: scores[n] for n in ctx.params}, alive, dict(zip(ctx.params, k)))
+    return within_layer_scores(ctx, base, f"{PREFIX}{base.name}",
+                               lambda k, caps: ticket_counts(counts[:, cols], k, caps))
 
 
-def _register(base_name: str) -> None:
+def register_within_layers(prefix: str, base_name: str,
+                           scores: Callable[[ScoringContext, Method], dict[str, torch.Tensor]],
+                           what: str) -> None:
+    """Register ``<prefix><base_name>``: ``scores(ctx, base)`` with the base method's data
+    needs, rounds and options, plus ``store=`` and ``density=``."""
     base = get_method(base_name)
 
     def fn(ctx: ScoringContext) -> dict[str, torch.Tensor]:
-        return ticket_scores(ctx, base)
+        return scores(ctx, base)
 
-    fn.__name__ = fn.__qualname__ = f"{PREFIX}{base_name}_scores"
-    fn.__doc__ = f"{base_name} within the layer-wise densities of an IRP ticket."
-    register_method(f"{PREFIX}{base_name}", needs_data=base.needs_data, bn_mode=base.bn_mode,
+    fn.__name__ = fn.__qualname__ = f"{prefix}{base_name}_scores"
+    fn.__doc__ = f"{base_name} within the layer-wise densities of {what}."
+    register_method(f"{prefix}{base_name}", needs_data=base.needs_data, bn_mode=base.bn_mode,
                     rounds=base.rounds, store=None, density=None, **base.options)(fn)
 
 
 for _b in BASES:
-    _register(_b)
+    register_within_layers(PREFIX, _b, ticket_scores, "an IRP ticket")

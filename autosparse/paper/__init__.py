@@ -68,6 +68,8 @@ METHOD_NAMES = {
     "magnitude_after_training": "Magnitude after training", "dense": "Dense",
     "ticket_random": "Ticket densities + Random", "ticket_synflow": "Ticket densities + SynFlow",
     "ticket_px": "Ticket densities + PX", "ticket_autos": "Ticket densities + AutoS",
+    "law_random": "Density law + Random", "law_synflow": "Density law + SynFlow",
+    "law_px": "Density law + PX",
 }
 # Models (autosparse.models.MODELS), AutoS scorer backbones (scorer.ARCHS) and datasets
 # (autosparse.data.DATASETS). Our CIFAR-10 is the offline lossy JPEG copy (README, Data).

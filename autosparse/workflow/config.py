@@ -168,7 +168,7 @@ def _check_names(config: Mapping, models: set, datasets: set, methods: set) -> N
             bad = f"unknown model {v!r}; valid: {valid(models)}"
         elif leaf == "dataset" and v not in datasets:
             bad = f"unknown dataset {v!r}; valid: {valid(datasets)}"
-        elif (leaf in ("methods", "criteria", "criterion", "references", "learned")
+        elif (leaf in ("methods", "criteria", "criterion", "references", "learned", "transfer")
               and not isinstance(v, list)):
             name = str(v).split(wp.SEP)[0]
             if name not in methods:

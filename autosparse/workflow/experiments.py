@@ -20,6 +20,7 @@ from . import paths as wp
 from .stages import (
     SCORER_METHOD,
     autos_variant,
+    beyond_nets,
     beyond_seeds,
     beyond_variants,
     dataset_for,
@@ -197,18 +198,19 @@ def table6_baseline_sparsities(ex: Mapping) -> list[float]:
 
 
 def beyond_inputs(config: Mapping) -> Planned:
-    """Metrics of every (row, sparsity, seed) of the beyond table and the dense run per seed,
-    labelled with ``role`` and ``entry`` (the configured name)."""
+    """Metrics of every (network, row, sparsity, seed) of the beyond table and the dense run per
+    network and seed, labelled with ``role`` and ``entry`` (the configured name)."""
     ex = config["experiments"]["beyond"]
-    tgt, note = _target(config)
     out: Planned = []
-    for seed in beyond_seeds(config):
-        for role, entry, variant in beyond_variants(config):
-            for s in ex["sparsities"]:
-                out.append((wp.metrics_path(tgt, variant, s, seed),
-                            {"role": role, "entry": entry, "dataset_note": note}))
-        out.append((wp.metrics_path(tgt, "dense", None, seed),
-                    {"role": "dense", "entry": "dense", "dataset_note": note}))
+    for net in beyond_nets(config):
+        tgt, note = target_for(config, net)
+        for seed in beyond_seeds(config):
+            for role, entry, variant in beyond_variants(config, net):
+                for s in ex["sparsities"]:
+                    out.append((wp.metrics_path(tgt, variant, s, seed),
+                                {"role": role, "entry": entry, "dataset_note": note}))
+            out.append((wp.metrics_path(tgt, "dense", None, seed),
+                        {"role": "dense", "entry": "dense", "dataset_note": note}))
     return dedup(out)
 
 

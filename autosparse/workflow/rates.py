@@ -37,6 +37,10 @@ METHOD_COSTS: dict[str, dict] = {
     "ticket_synflow": {"passes": 1, "rounds": 100, "batch": "one"},
     "ticket_px": {"passes": 2, "rounds": 100},
     "ticket_autos": {"passes": 1, "rounds": 1},
+    # the density law (methods/density_law.py): likewise
+    "law_random": {"passes": 0, "rounds": 1},
+    "law_synflow": {"passes": 1, "rounds": 100, "batch": "one"},
+    "law_px": {"passes": 2, "rounds": 100},
 }
 
 

@@ -130,29 +130,51 @@ def prune_inputs(config: Mapping, target: str, variant: str, seed: str) -> list[
 TICKET_SCORED = ("ticket_autos",)  # ticket methods whose base criterion is the profile's AutoS
 
 
-def beyond_ticket(config: Mapping) -> str:
-    """The IRP run whose layer densities the ticket methods of ``experiments.beyond`` transfer:
-    the target's run with ``beyond.ticket``'s criterion / iterations / seed (default the
-    profile's ``irp``)."""
+def beyond_nets(config: Mapping) -> list[Mapping]:
+    """Networks of ``experiments.beyond`` (``beyond.nets``, default the profile's target); the
+    first is the source of the ``transfer`` rows' ticket."""
+    return list(config["experiments"]["beyond"].get("nets") or [config["target"]])
+
+
+def _net(net: Mapping) -> tuple[str, str]:
+    return net["model"], net["dataset"]
+
+
+def beyond_ticket(config: Mapping, net: Mapping | None = None) -> str:
+    """The IRP run whose layer densities the ticket methods of ``experiments.beyond`` read on
+    ``net`` (default the first network): that network's run with ``beyond.ticket``'s criterion /
+    iterations / seed (default the profile's ``irp``)."""
     t = config["experiments"]["beyond"].get("ticket") or {}
-    return irp_for(config, config["target"], t.get("criterion"), t.get("iterations"),
-                   t.get("seed"))
+    return irp_for(config, net or beyond_nets(config)[0], t.get("criterion"),
+                   t.get("iterations"), t.get("seed"))
 
 
-def beyond_variants(config: Mapping) -> list[tuple[str, str, str]]:
-    """``(role, entry, variant slug)`` of every row of the beyond table: the configured
-    ``methods`` (role ``baseline``, planned as elsewhere: PX with the profile's rounds), the
-    ``references`` (``reference``: the IRP ticket, lottery = the target's own LTH run) and the
-    ``learned`` variants (``learned``: reading :func:`beyond_ticket`; ``ticket_autos`` also the
-    profile's scorer). An entry may carry variant parts, e.g. ``ticket_synflow__T1``."""
+def beyond_variants(config: Mapping, net: Mapping | None = None
+                    ) -> list[tuple[str, str, str]]:
+    """``(role, entry, variant slug)`` of every row of the beyond table on ``net`` (default the
+    first network): the configured ``methods`` (role ``baseline``, planned as elsewhere: PX
+    with the profile's rounds), the ``references`` (``reference``: the IRP ticket, lottery =
+    the network's own LTH run), the ``learned`` variants (``learned``: reading the network's own
+    :func:`beyond_ticket`; ``ticket_autos`` also the profile's scorer) and, on every network but
+    the first, the ``transfer`` variants (``transfer``: reading the first network's ticket); a
+    network's own ``methods`` / ``references`` / ``learned`` / ``transfer`` replace the
+    experiment's. An entry may carry variant parts, e.g. ``ticket_synflow__T1``."""
     ex = config["experiments"]["beyond"]
-    out = [("baseline", m, variant_for(config, m)) for m in ex.get("methods", [])]
-    out += [("reference", m, variant_for(config, m)) for m in ex.get("references", [])]
-    for m in ex.get("learned", []):
+    nets = beyond_nets(config)
+    net = net or nets[0]
+
+    def rows_of(key: str) -> list[str]:
+        return list(net.get(key, ex.get(key)) or [])
+
+    out = [("baseline", m, variant_for(config, m)) for m in rows_of("methods")]
+    out += [("reference", m, variant_for(config, m)) for m in rows_of("references")]
+    rows = [("learned", m, beyond_ticket(config, net)) for m in rows_of("learned")]
+    if _net(net) != _net(nets[0]):
+        rows += [("transfer", m, beyond_ticket(config, nets[0])) for m in rows_of("transfer")]
+    for role, m, ticket in rows:
         v = wp.Variant.parse(m)
         scorer = v.scorer or (scorer_for(config) if v.method in TICKET_SCORED else None)
-        out.append(("learned", m, dataclasses.replace(
-            v, irp=v.irp or beyond_ticket(config), scorer=scorer).slug))
+        out.append((role, m, dataclasses.replace(v, irp=v.irp or ticket, scorer=scorer).slug))
     return out
 
 
