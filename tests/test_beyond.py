@@ -169,32 +169,54 @@ def test_cpu_all_leaves_beyond_out_and_its_overlay_adds_it():
 def test_cpu_plan_is_held_out_and_complete():
     cfg = _config(*CPU_BEYOND)
     ex = cfg["experiments"]["beyond"]
-    rows = wc.beyond_variants(cfg)
-    ticket = wc.beyond_ticket(cfg)
-    assert ticket == "lenet_300_100-mnist-snip-n20-s0"
+    nets = wc.beyond_nets(cfg)
+    assert [(n["model"], n["dataset"]) for n in nets] == [("lenet_300_100", "mnist"),
+                                                          ("lenet_300_100", "cifar10")]
+    source = wc.beyond_ticket(cfg)
+    assert source == wc.beyond_ticket(cfg, nets[0]) == "lenet_300_100-mnist-snip-n20-s0"
     seeds = wc.beyond_seeds(cfg)
-    assert len(seeds) >= 5 and wp.parse_irp(ticket)["seed"] not in seeds
+    assert len(seeds) >= 5 and wp.parse_irp(source)["seed"] not in seeds
     assert set(ex["sparsities"]) == {0.99, 0.995}
-    assert {"px", "synflow", "snip"} <= {e for r, e, _ in rows if r == "baseline"}
-    for role, _entry, variant in rows:
-        v = wp.Variant.parse(variant)
-        if role == "learned":
-            assert v.irp == ticket
-            assert (v.scorer == wc.scorer_for(cfg)) == (v.method == "ticket_autos")
-    assert wc.variant_for(cfg, "px") in {v for _, _, v in rows}   # PX at the profile's 100 rounds
     planned = wc.table_inputs(cfg, "beyond")
-    assert len(planned) == len(seeds) * (len(rows) * 2 + 1)
-    tgt, _ = wc.target_for(cfg, cfg["target"])
-    want = {wp.metrics_path(tgt, v, s, k) for _, _, v in rows for s in ex["sparsities"]
-            for k in seeds} | {wp.metrics_path(tgt, "dense", None, k) for k in seeds}
-    assert {p for p, _ in planned} == want
-    assert {lab["role"] for _, lab in planned} == {"baseline", "reference", "learned", "dense"}
+    want = set()
+    for net in nets:
+        rows = wc.beyond_variants(cfg, net)
+        own = wc.beyond_ticket(cfg, net)
+        assert wp.parse_irp(own)["seed"] not in seeds
+        assert {"px", "synflow", "snip"} <= {e for r, e, _ in rows if r == "baseline"}
+        for role, _entry, variant in rows:
+            v = wp.Variant.parse(variant)
+            if role == "learned":   # the network's own ticket, another seed
+                assert v.irp == own
+                assert (v.scorer == wc.scorer_for(cfg)) == (v.method == "ticket_autos")
+            if role == "transfer":  # the first network's ticket on another network
+                assert net is not nets[0] and v.irp == source != own
+                assert v.method.startswith("law_")
+        assert wc.variant_for(cfg, "px") in {v for _, _, v in rows}   # PX at the profile's 100
+        assert ("transfer" in {r for r, _, _ in rows}) == (net is not nets[0])
+        tgt, _ = wc.target_for(cfg, net)
+        want |= {wp.metrics_path(tgt, v, s, k) for _, _, v in rows for s in ex["sparsities"]
+                 for k in seeds} | {wp.metrics_path(tgt, "dense", None, k) for k in seeds}
+    assert wc.beyond_variants(cfg) == wc.beyond_variants(cfg, nets[0])
+    assert {p for p, _ in planned} == want and len(planned) == len(want)
+    assert {lab["role"] for _, lab in planned} == {"baseline", "reference", "learned",
+                                                   "transfer", "dense"}
     assert wc.figure_inputs(cfg, "beyond") == planned
     assert "results/beyond.md" in wc.all_targets(cfg)
     assert "results/figures/beyond.svg" in wc.all_targets(cfg)
-    own = [v for r, _, v in rows if r == "reference"][0]   # the ticket of each seed's own run
+    tgt, _ = wc.target_for(cfg, cfg["target"])
+    own = [v for r, _, v in wc.beyond_variants(cfg) if r == "reference"][0]  # each seed's LTH
     assert wc.score_inputs(own, cfg, tgt, 3) == [wp.irp_path(
         wp.irp_name("lenet_300_100", "mnist", "magnitude", 20, 3))]
+
+
+def test_a_network_may_replace_the_experiments_rows():
+    cfg = _config(*CPU_BEYOND)
+    cifar = wc.beyond_nets(cfg)[1]
+    rows = wc.beyond_variants(cfg, cifar)
+    assert [e for r, e, _ in rows if r == "baseline"] == cifar["methods"]
+    assert [e for r, e, _ in rows if r == "learned"] == cifar["learned"]
+    assert [e for r, e, _ in rows if r == "transfer"] == cfg["experiments"]["beyond"]["transfer"]
 
 
 def test_learned_ticket_variant_prunes_from_the_ticket_store():
@@ -213,8 +235,7 @@ T2 = 4.302652729911275  # t_{0.975, 2}
 
 
 def _metrics(root: Path, variant: str, sparsity, seed: int, acc: float, time: float | None,
-             n_test: int = 1000) -> str:
-    tgt = "lenet_300_100-mnist-w1"
+             n_test: int = 1000, tgt: str = "lenet_300_100-mnist-w1") -> str:
     path = root / wp.metrics_path(tgt, variant, sparsity, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     m = {"test_accuracy": acc, "test_size": n_test, "config": {"epochs": 3}}
@@ -289,8 +310,9 @@ def test_markdown_cli_and_figure(synthetic, tmp_path):
     assert cli(["table", "--name", "beyond", "--metrics", *files, "--labels", json.dumps(labels),
                 "--profile", "cpu", "--out", str(out)]) == 0
     md = out.with_suffix(".md").read_text()
-    assert "## 99 % sparsity" in md and "| Ticket densities + PX | learned (ours) |" in md
-    assert "Noise floor" in md and "held-out seeds 1, 2, 3" in md
+    assert "### LeNet-300-100 / MNIST, 99 % sparsity" in md
+    assert "| Ticket densities + PX | learned (ours) |" in md
+    assert "Noise floor" in md and "Held-out seeds 1, 2, 3." in md
     assert "lenet_300_100-mnist-snip-n20-s0" in md
     df = gather(files, labels)
     assert render_beyond(compare(df), "cpu") == md
@@ -298,3 +320,39 @@ def test_markdown_cli_and_figure(synthetic, tmp_path):
     assert cli(["figure", "--name", "beyond", "--inputs", *files, "--labels", json.dumps(labels),
                 "--out", str(png)]) == 0
     assert all(png.with_suffix(e).stat().st_size > 0 for e in (".png", ".pdf", ".svg"))
+
+
+def test_two_networks_each_with_their_own_best_baseline(synthetic, tmp_path):
+    """A second network (CIFAR-10) with a transfer row: its own best baseline, dense line,
+    section and figure panel; the first network's rows are untouched by it."""
+    files, labels, _ = synthetic
+    one = build_table("beyond", files, labels)
+    cifar = "lenet_300_100-cifar10-w1"
+    law = "law_synflow__irp-lenet_300_100-mnist-snip-n20-s0"
+    for v, role, entry, accs, t in (("snip", "baseline", "snip", [40.0, 41.0, 42.0], 1.0),
+                                    ("px__T100", "baseline", "px", [45.0, 44.0, 46.0], 4.0),
+                                    (law, "transfer", "law_synflow", [47.0, 46.5, 47.5], 3.0),
+                                    ("dense", "dense", "dense", [50.0, 51.0, 52.0], None)):
+        for seed, x in zip((1, 2, 3), accs):
+            f = _metrics(tmp_path, v, None if v == "dense" else 0.99, seed, x, t, tgt=cifar)
+            files.append(f)
+            labels[f] = {"role": role, "entry": entry, "dataset_note": ""}
+    df = build_table("beyond", files, labels)
+    first = df[df["dataset"] == "mnist"].reset_index(drop=True)
+    assert first.drop(columns="net").equals(one.drop(columns="net"))
+    c = df[df["dataset"] == "cifar10"].set_index("entry")
+    assert c.loc["px", "verdict"] == "best baseline"
+    d = [2.0, 2.5, 1.5]
+    assert c.loc["law_synflow", "diff"] == pytest.approx(np.mean(d))
+    assert c.loc["law_synflow", "diff_ci95_low"] == pytest.approx(
+        np.mean(d) - T2 * np.std(d, ddof=1) / math.sqrt(3))
+    assert c.loc["law_synflow", "verdict"] == "holds"
+    assert c.loc["law_synflow", "time_vs_px"] == pytest.approx(0.75)
+    assert c.loc["dense", "mean"] == pytest.approx(51.0)
+    md = render_beyond(df, "cpu")
+    assert md.count("\n## ") == 2 and "| Density law + SynFlow | transferred (ours) |" in md
+    assert "IRP ticket of the transferred rows: `lenet_300_100-mnist-snip-n20-s0`" in md
+    png = tmp_path / "fig2" / "beyond.png"
+    assert cli(["figure", "--name", "beyond", "--inputs", *files, "--labels", json.dumps(labels),
+                "--out", str(png)]) == 0
+    assert png.stat().st_size > 0

@@ -43,8 +43,8 @@ METHOD_STYLE: dict[str, tuple[str, str]] = {
     "ticket_px": (TOL_MUTED["cyan"], "8"),
     "ticket_autos": (TOL_MUTED["green"], "d"),
     "law_random": (OKABE_ITO["yellow"], "+"),
-    "law_synflow": (TOL_DARK["dark_red"], "1"),
-    "law_px": (TOL_DARK["dark_cyan"], "2"),
+    "law_synflow": (TOL_DARK["dark_red"], r"$\spadesuit$"),
+    "law_px": (TOL_DARK["dark_cyan"], r"$\clubsuit$"),
 }
 # Frankle et al.'s ablations of a mask
 ABLATION_STYLE: dict[str, tuple[str, str]] = {
