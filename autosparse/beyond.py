@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from .paper import display, fmt
 from .stats import binomial_se, decide, paired_difference, t_interval
+from .workflow.paths import Variant, parse_irp, parse_scorer
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,10 +35,22 @@ ROLE_NAMES = {"baseline": "PaI baseline", "reference": "IRP ticket (not PaI)",
 BEST = "best baseline"
 
 
-def row_name(method: str, rounds: object = None) -> str:
-    """Display name of a row: the method's, with its rounds when the variant names them."""
+def row_name(method: str, rounds: object = None, entry: str = "") -> str:
+    """Display name of a row: the method's, with its rounds when the variant names them and,
+    in brackets, what the configured ``entry`` sets itself: its scorer's ranking loss, layer
+    context or MLP backbone, the criterion of its IRP ticket."""
     r = None if rounds is None or (isinstance(rounds, float) and math.isnan(rounds)) else rounds
-    return display(method) + (f" (T = {int(r)})" if r not in (None, "") else "")
+    tags = []
+    v = Variant.parse(entry) if entry and isinstance(entry, str) else None
+    if v is not None and v.scorer:
+        s = parse_scorer(v.scorer)
+        tags += [t for t, on in (("MLP scorer", s["arch"] == "mlp"),
+                                 ("layer context", s["context"]),
+                                 ("ranking loss", s["loss"] == "rank")) if on]
+    if v is not None and v.irp:
+        tags.append(f"{display(parse_irp(v.irp)['criterion'])} IRP ticket")
+    return (display(method) + (f" (T = {int(r)})" if r not in (None, "") else "")
+            + (f" [{', '.join(tags)}]" if tags else ""))
 
 
 def _by_seed(df: pd.DataFrame) -> dict[int, float]:
@@ -68,7 +81,7 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         rounds = g["rounds"].iloc[0] if "rounds" in g else None
         times = g["scoring_time"].dropna() if "scoring_time" in g else []
         cells.append({
-            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds),
+            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds, entry),
             "method": str(g["method"].iloc[0]), "sparsity": float(sp), "mean": iv.mean,
             "std": iv.std, "ci95_low": iv.low, "ci95_high": iv.high, "n_seeds": iv.n,
             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])), "n_test": n_test,

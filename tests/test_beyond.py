@@ -184,10 +184,15 @@ def test_cpu_plan_is_held_out_and_complete():
         own = wc.beyond_ticket(cfg, net)
         assert wp.parse_irp(own)["seed"] not in seeds
         assert {"px", "synflow", "snip"} <= {e for r, e, _ in rows if r == "baseline"}
-        for role, _entry, variant in rows:
+        for role, entry, variant in rows:
             v = wp.Variant.parse(variant)
-            if role == "learned":   # the network's own ticket, another seed
-                assert v.irp == own
+            if role == "learned" and v.method == "autos":   # another scorer, no ticket
+                assert v.irp is None and v.scorer != wc.scorer_for(cfg)
+            elif role == "learned":   # a ticket of this network on another seed
+                if "__irp-" in entry:   # the entry names its ticket (the LTH's: magnitude)
+                    assert v.irp != own and wp.parse_irp(v.irp)["seed"] not in seeds
+                else:
+                    assert v.irp == own
                 assert (v.scorer == wc.scorer_for(cfg)) == (v.method == "ticket_autos")
             if role == "transfer":  # the first network's ticket on another network
                 assert net is not nets[0] and v.irp == source != own

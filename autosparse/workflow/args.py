@@ -49,13 +49,17 @@ def irp_args(config: Mapping, irp: str) -> str:
 
 def scorer_args(config: Mapping, scorer: str) -> str:
     """Every :class:`TrainScorerConfig` key of the ``scorer`` block (``PER_ARCH`` ones resolved
-    for the scorer's arch), the scorer path's arch, inputs, batch_size and lr, and the training
-    threads."""
+    for the scorer's arch), the scorer path's arch, inputs, batch_size, lr, loss and context
+    (the last two only where the name sets them), and the training threads."""
     s, c = wp.parse_scorer(scorer), config["scorer"]
     keys = config_keys(TrainScorerConfig)
     values = {flag_name(keys[k]): per_arch(c[k], s["arch"], keys[k].default) if k in PER_ARCH
               else c[k] for k in keys if k in c}
     values.update(arch=s["arch"], inputs=s["inputs"], batch_size=s["batch_size"], lr=s["lr"])
+    if s["loss"] != "mse":
+        values["loss"] = s["loss"]
+    if s["context"]:
+        values["context"] = True
     threads = config["train"].get("threads")  # a flag of the command, not of the stage
     return to_argv(values, TrainScorerConfig) + (f" --threads {int(threads)}"
                                                  if threads is not None else "")

@@ -38,7 +38,7 @@ WILDCARDS = {
     "variant": r"[a-z][a-z0-9_]*(__[A-Za-z0-9_.+-]+)*",
     "irp": r"[a-z][a-z0-9_]*-[a-z0-9]+-[a-z0-9_]+-n\d+-s\d+(-t\d+)?",
     "survival": r"[A-Za-z0-9][A-Za-z0-9_+-]*",
-    "scorer": r"[A-Za-z0-9][A-Za-z0-9_+-]*\.[a-z0-9]+\.[a-z+]+\.b\d+\.lr[0-9.e-]+",
+    "scorer": r"[A-Za-z0-9][A-Za-z0-9_+-]*\.[a-z0-9]+\.[a-z+]+\.b\d+\.lr[0-9.e-]+(\.rank)?(\.ctx)?",
     "table": r"table\d+|px_table2|beyond",
     "figure": r"[a-z0-9_]+",
 }
@@ -77,14 +77,23 @@ def parse_irp(name: str) -> dict:
             "train_seed": int(d["train_seed"]) if d["train_seed"] else None}
 
 
-def scorer_name(survival: str, arch: str, inputs: str, batch_size: int, lr: float) -> str:
-    return f"{survival}.{arch}.{inputs}.b{int(batch_size)}.lr{fmt_num(lr)}"
+def scorer_name(survival: str, arch: str, inputs: str, batch_size: int, lr: float,
+                loss: str = "mse", context: bool = False) -> str:
+    """``survival.arch.inputs.bB.lrLR``, then ``.rank`` for the ranking loss and ``.ctx`` for
+    layer-context features (beyond the paper; the paper's scorers have neither)."""
+    if loss not in ("mse", "rank"):
+        raise ValueError(f"scorer loss must be mse or rank, got {loss!r}")
+    return (f"{survival}.{arch}.{inputs}.b{int(batch_size)}.lr{fmt_num(lr)}"
+            + (".rank" if loss == "rank" else "") + (".ctx" if context else ""))
 
 
 def parse_scorer(name: str) -> dict:
     d = _fields(r"(?P<survival>[^.]+)\.(?P<arch>[a-z0-9]+)\.(?P<inputs>[a-z+]+)"
-                r"\.b(?P<batch_size>\d+)\.lr(?P<lr>[0-9.e-]+)", name, "not a scorer name: {name!r}")
-    return {**d, "batch_size": int(d["batch_size"]), "lr": float(d["lr"])}
+                r"\.b(?P<batch_size>\d+)\.lr(?P<lr>[0-9.e-]+?)(?P<rank>\.rank)?(?P<ctx>\.ctx)?",
+                name, "not a scorer name: {name!r}")
+    return {**{k: v for k, v in d.items() if k not in ("rank", "ctx")},
+            "batch_size": int(d["batch_size"]), "lr": float(d["lr"]),
+            "loss": "rank" if d["rank"] else "mse", "context": bool(d["ctx"])}
 
 
 def target_name(model: str, dataset: str, width: float) -> str:

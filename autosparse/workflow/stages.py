@@ -128,6 +128,7 @@ def prune_inputs(config: Mapping, target: str, variant: str, seed: str) -> list[
 # -- beyond the paper: learned variants against every baseline on held-out seeds ---------------
 
 TICKET_SCORED = ("ticket_autos",)  # ticket methods whose base criterion is the profile's AutoS
+READS_TICKET = ("ticket_", "law_")  # methods that read an IRP ticket's layer densities
 
 
 def beyond_nets(config: Mapping) -> list[Mapping]:
@@ -174,7 +175,8 @@ def beyond_variants(config: Mapping, net: Mapping | None = None
     for role, m, ticket in rows:
         v = wp.Variant.parse(m)
         scorer = v.scorer or (scorer_for(config) if v.method in TICKET_SCORED else None)
-        out.append((role, m, dataclasses.replace(v, irp=v.irp or ticket, scorer=scorer).slug))
+        irp = v.irp or (ticket if v.method.startswith(READS_TICKET) else None)
+        out.append((role, m, dataclasses.replace(v, irp=irp, scorer=scorer).slug))
     return out
 
 
