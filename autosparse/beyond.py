@@ -37,13 +37,17 @@ BEST = "best baseline"
 
 def row_name(method: str, rounds: object = None, entry: str = "") -> str:
     """Display name of a row: the method's, with its rounds when the variant names them and,
-    in brackets, what the configured ``entry`` sets itself: its scorer's ranking loss, layer
-    context or MLP backbone, the criterion of its IRP ticket."""
+    in brackets, what the configured ``entry`` sets itself: its scorer's merged IRP runs, MLP
+    backbone, layer context or ranking loss, the criterion of its IRP ticket."""
     r = None if rounds is None or (isinstance(rounds, float) and math.isnan(rounds)) else rounds
     tags = []
     v = Variant.parse(entry) if entry and isinstance(entry, str) else None
     if v is not None and v.scorer:
         s = parse_scorer(v.scorer)
+        try:
+            parse_irp(s["survival"])
+        except ValueError:  # a merge of several IRP runs (Table 6's names)
+            tags.append(f"scorer on {s['survival']} IRP runs")
         tags += [t for t, on in (("MLP scorer", s["arch"] == "mlp"),
                                  ("layer context", s["context"]),
                                  ("ranking loss", s["loss"] == "rank")) if on]
