@@ -35,10 +35,11 @@ ROLE_NAMES = {"baseline": "PaI baseline", "reference": "IRP ticket (not PaI)",
 BEST = "best baseline"
 
 
-def row_name(method: str, rounds: object = None, entry: str = "") -> str:
+def row_name(method: str, rounds: object = None, entry: str = "", source: str = "") -> str:
     """Display name of a row: the method's, with its rounds when the variant names them and,
     in brackets, what the configured ``entry`` sets itself: its scorer's merged IRP runs, MLP
-    backbone, layer context or ranking loss, the criterion of its IRP ticket."""
+    backbone, layer context or ranking loss, the criterion of its IRP ticket; ``source``: the
+    IRP run a transferred row reads (its network named)."""
     r = None if rounds is None or (isinstance(rounds, float) and math.isnan(rounds)) else rounds
     tags = []
     v = Variant.parse(entry) if entry and isinstance(entry, str) else None
@@ -53,6 +54,9 @@ def row_name(method: str, rounds: object = None, entry: str = "") -> str:
                                  ("ranking loss", s["loss"] == "rank")) if on]
     if v is not None and v.irp:
         tags.append(f"{display(parse_irp(v.irp)['criterion'])} IRP ticket")
+    if source:
+        irp = parse_irp(source)
+        tags.append(f"from {display(irp['model'])} / {display(irp['dataset'])}")
     return (display(method) + (f" (T = {int(r)})" if r not in (None, "") else "")
             + (f" [{', '.join(tags)}]" if tags else ""))
 
@@ -85,7 +89,9 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         rounds = g["rounds"].iloc[0] if "rounds" in g else None
         times = g["scoring_time"].dropna() if "scoring_time" in g else []
         cells.append({
-            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds, entry),
+            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds, entry,
+                                                  Variant.parse(variant).irp or ""
+                                                  if role == "transfer" else ""),
             "method": str(g["method"].iloc[0]), "sparsity": float(sp), "mean": iv.mean,
             "std": iv.std, "ci95_low": iv.low, "ci95_high": iv.high, "n_seeds": iv.n,
             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])), "n_test": n_test,

@@ -15,7 +15,7 @@ from helpers_methods import make_irp_store
 import autosparse
 from autosparse import workflow_config as wc
 from autosparse import workflow_paths as wp
-from autosparse.beyond import compare, render_beyond
+from autosparse.beyond import compare, render_beyond, row_name
 from autosparse.cli import main as cli
 from autosparse.masks import keep_count, mask_stats
 from autosparse.methods.ticket_density import BASES, ticket_counts, ticket_shares
@@ -199,6 +199,10 @@ def test_cpu_plan_is_held_out_and_complete():
                 assert v.method.startswith("law_")
         assert wc.variant_for(cfg, "px") in {v for _, _, v in rows}   # PX at the profile's 100
         assert ("transfer" in {r for r, _, _ in rows}) == (net is not nets[0])
+        names = [row_name(wp.Variant.parse(v).method, wp.Variant.parse(v).rounds, e,
+                          wp.Variant.parse(v).irp if r == "transfer" else "")
+                 for r, e, v in rows]
+        assert len(set(names)) == len(names), names   # every row of a network told apart
         tgt, _ = wc.target_for(cfg, net)
         want |= {wp.metrics_path(tgt, v, s, k) for _, _, v in rows for s in ex["sparsities"]
                  for k in seeds} | {wp.metrics_path(tgt, "dense", None, k) for k in seeds}
@@ -355,9 +359,36 @@ def test_two_networks_each_with_their_own_best_baseline(synthetic, tmp_path):
     assert c.loc["law_synflow", "time_vs_px"] == pytest.approx(0.75)
     assert c.loc["dense", "mean"] == pytest.approx(51.0)
     md = render_beyond(df, "cpu")
-    assert md.count("\n## ") == 2 and "| Density law + SynFlow | transferred (ours) |" in md
+    assert md.count("\n## ") == 2
+    assert "| Density law + SynFlow [from LeNet-300-100 / MNIST] | transferred (ours) |" in md
     assert "IRP ticket of the transferred rows: `lenet_300_100-mnist-snip-n20-s0`" in md
     png = tmp_path / "fig2" / "beyond.png"
     assert cli(["figure", "--name", "beyond", "--inputs", *files, "--labels", json.dumps(labels),
                 "--out", str(png)]) == 0
     assert png.stat().st_size > 0
+
+
+def test_scorer_names_carry_the_ranking_loss_and_layer_context():
+    """A scorer variant of the beyond table is named by what it changes, and its training job
+    gets exactly those flags (the paper's scorers: neither)."""
+    cfg = _config(*CPU_BEYOND)
+    base = wc.scorer_for(cfg)
+    assert wp.parse_scorer(base)["loss"] == "mse" and not wp.parse_scorer(base)["context"]
+    for suffix, loss, ctx in ((".rank", "rank", False), (".ctx", "mse", True),
+                              (".rank.ctx", "rank", True)):
+        name = base.replace(".resnet18.", ".mlp.") + suffix
+        d = wp.parse_scorer(name)
+        assert (d["loss"], d["context"], d["arch"]) == (loss, ctx, "mlp")
+        assert wp.scorer_name(d["survival"], d["arch"], d["inputs"], d["batch_size"], d["lr"],
+                              d["loss"], d["context"]) == name
+        args = wc.scorer_args(cfg, name)
+        assert ("--loss rank" in args) == (loss == "rank")
+        assert ("--context true" in args) == ctx
+    assert "--loss" not in wc.scorer_args(cfg, base) and "--context" not in wc.scorer_args(
+        cfg, base)
+    with pytest.raises(ValueError, match="not a scorer name"):
+        wp.parse_scorer(base + ".ranked")
+    rows = {e: v for r, e, v in wc.beyond_variants(cfg) if r == "learned"}
+    rank = next(e for e in rows if e.endswith(".rank"))
+    assert wp.Variant.parse(rows[rank]).irp is None   # AutoS reads a scorer, not a ticket
+    assert wc.score_inputs(rows[rank], cfg) == [wp.scorer_path(wp.Variant.parse(rank).scorer)]
