@@ -194,11 +194,15 @@ def test_cpu_plan_is_held_out_and_complete():
                 else:
                     assert v.irp == own
                 assert (v.scorer == wc.scorer_for(cfg)) == (v.method == "ticket_autos")
-            if role == "transfer":  # the first network's ticket on another network
-                assert net is not nets[0] and v.irp == source != own
-                assert v.method.startswith("law_")
+            if role == "transfer":  # the first network's ticket on another network, or the
+                assert v.method.startswith("law_")   # named ticket of another architecture
+                if "__irp-" in entry:
+                    assert wp.parse_irp(v.irp)["model"] != net["model"]
+                else:
+                    assert net is not nets[0] and v.irp == source != own
         assert wc.variant_for(cfg, "px") in {v for _, _, v in rows}   # PX at the profile's 100
-        assert ("transfer" in {r for r, _, _ in rows}) == (net is not nets[0])
+        assert ({e for r, e, _ in rows if r == "transfer"} == set(ex["transfer"])) == (
+            net is not nets[0])
         names = [row_name(wp.Variant.parse(v).method, wp.Variant.parse(v).rounds, e,
                           wp.Variant.parse(v).irp if r == "transfer" else "")
                  for r, e, v in rows]

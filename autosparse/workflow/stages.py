@@ -157,7 +157,8 @@ def beyond_variants(config: Mapping, net: Mapping | None = None
     with the profile's rounds), the ``references`` (``reference``: the IRP ticket, lottery =
     the network's own LTH run), the ``learned`` variants (``learned``: reading the network's own
     :func:`beyond_ticket`; ``ticket_autos`` also the profile's scorer) and, on every network but
-    the first, the ``transfer`` variants (``transfer``: reading the first network's ticket); a
+    the first, the ``transfer`` variants (``transfer``: reading the first network's ticket, or
+    on every network the ticket the entry names, e.g. ``law_synflow__irp-<resnet18 run>``); a
     network's own ``methods`` / ``references`` / ``learned`` / ``transfer`` replace the
     experiment's. An entry may carry variant parts, e.g. ``ticket_synflow__T1``."""
     ex = config["experiments"]["beyond"]
@@ -170,8 +171,9 @@ def beyond_variants(config: Mapping, net: Mapping | None = None
     out = [("baseline", m, variant_for(config, m)) for m in rows_of("methods")]
     out += [("reference", m, variant_for(config, m)) for m in rows_of("references")]
     rows = [("learned", m, beyond_ticket(config, net)) for m in rows_of("learned")]
-    if _net(net) != _net(nets[0]):
-        rows += [("transfer", m, beyond_ticket(config, nets[0])) for m in rows_of("transfer")]
+    for m in rows_of("transfer"):  # a named ticket (__irp-) on every network
+        if wp.Variant.parse(m).irp or _net(net) != _net(nets[0]):
+            rows.append(("transfer", m, beyond_ticket(config, nets[0])))
     for role, m, ticket in rows:
         v = wp.Variant.parse(m)
         scorer = v.scorer or (scorer_for(config) if v.method in TICKET_SCORED else None)
