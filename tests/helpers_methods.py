@@ -63,3 +63,17 @@ def method_options(name: str, model: nn.Module, tmp_path: Path) -> dict:
         cfg = TrainScorerConfig(arch="mlp", normalize="layer_standardize", seed=0).validate()
         return {"scorer": Scorer(init_scorer(cfg), cfg)}
     return {}
+
+
+def prune_nested(model: nn.Module, name: str, sparsity: float, rounds: int,
+                 **kw) -> dict[str, torch.Tensor]:
+    """``autosparse.prune`` over ``rounds`` rounds, asserting that every round's mask lies inside
+    the previous one (an iterative method never revives a weight); the final masks."""
+    seen: list[dict[str, torch.Tensor]] = []
+    masks = autosparse.prune(model, name, sparsity, rounds=rounds, **kw,
+                             callback=lambda r, m, s: seen.append({n: v.clone()
+                                                                   for n, v in m.items()}))
+    assert len(seen) == rounds
+    for a, b in zip(seen, seen[1:]):
+        assert all(bool((b[n] <= a[n]).all()) for n in a)
+    return masks
