@@ -6,14 +6,17 @@ One row per (configured entry, sparsity): the accuracy over the held-out seeds (
 its ratio to PX's at the same sparsity, and two paired comparisons by seed
 (:func:`autosparse.stats.paired_difference`; same seed = same theta_0 and data order):
 
-* against the **best baseline** of that sparsity, the PaI baseline (role ``baseline``) with the
+* against the **best baseline** of that network and sparsity, the PaI baseline (role ``baseline``) with the
   highest mean accuracy there, with the verdict of "this row beats it"
   (:func:`autosparse.stats.decide` with threshold 0: *holds* when the whole interval lies above
   zero, *fails* below, *inconclusive* when it straddles zero);
+  and, for the ``m`` learned and transferred rows of that network and sparsity, the same test
+  with Bonferroni's correction (a ``1 - 0.05 / m`` interval, ``verdict_adjusted``): with many
+  contestants one of them clears 0 at 95 % by chance alone;
 * against the first **reference** row (the IRP ticket, ``lottery``), difference and interval.
 
 Roles come from the DAG's labels (:func:`autosparse.workflow_config.beyond_inputs`): ``baseline``,
-``reference``, ``learned`` and ``dense``. Picking the best baseline on the same seeds favours the
+``reference``, ``learned``, ``transfer`` and ``dense``. Picking the best baseline on the same seeds favours the
 baseline (a conservative test of a learned row).
 """
 
@@ -23,13 +26,14 @@ import math
 from typing import TYPE_CHECKING
 
 from .paper import display, fmt
-from .stats import binomial_se, decide, paired_difference, t_interval
+from .stats import LEVEL, binomial_se, decide, paired_difference, t_interval
 from .workflow.paths import Variant, parse_irp, parse_scorer
 
 if TYPE_CHECKING:
     import pandas as pd
 
 ROLES = ("baseline", "reference", "learned", "transfer")
+CONTESTANTS = ("learned", "transfer")  # the rows that try to beat the best baseline
 ROLE_NAMES = {"baseline": "PaI baseline", "reference": "IRP ticket (not PaI)",
               "learned": "learned (ours)", "transfer": "transferred (ours)", "dense": "dense"}
 BEST = "best baseline"
@@ -108,18 +112,21 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         here = [x for x in cells if x["sparsity"] == sp and x["net"] == net]
         base = [x for x in here if x["role"] == "baseline" and not math.isnan(x["mean"])]
         anchors[net, sp] = (max(base, key=lambda x: x["mean"], default=None),
-                       next((x for x in here if x["role"] == "reference"), None),
-                       next((x for x in here if x["method"] == "px" and x["role"] == "baseline"),
-                            None))
+                            next((x for x in here if x["role"] == "reference"), None),
+                            next((x for x in here
+                                  if x["method"] == "px" and x["role"] == "baseline"), None),
+                            sum(x["role"] in CONTESTANTS for x in here))
     out = []
     for c in cells:
         row = {k: v for k, v in c.items() if k != "_runs"}
         row.update(best_baseline="", diff=math.nan, diff_ci95_low=math.nan,
                    diff_ci95_high=math.nan, diff_n=0, verdict="", reference="",
                    diff_reference=math.nan, diff_reference_ci95_low=math.nan,
-                   diff_reference_ci95_high=math.nan, time_vs_px=math.nan)
+                   diff_reference_ci95_high=math.nan, time_vs_px=math.nan,
+                   n_contestants=0, diff_adj_low=math.nan, diff_adj_high=math.nan,
+                   verdict_adjusted="")
         if c["role"] != "dense":
-            best, ref, px = anchors[c["net"], c["sparsity"]]
+            best, ref, px, m = anchors[c["net"], c["sparsity"]]
             if best is not None:
                 row["best_baseline"] = best["name"]
                 if best is c:
@@ -129,6 +136,11 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
                     row.update(diff=p.diff.mean, diff_ci95_low=p.diff.low,
                                diff_ci95_high=p.diff.high, diff_n=p.diff.n,
                                verdict=decide(p.diff, 0.0))
+                    if c["role"] in CONTESTANTS:  # Bonferroni over the contested rows
+                        a = paired_difference(c["_runs"], best["_runs"],
+                                              level=1 - (1 - LEVEL) / m).diff
+                        row.update(n_contestants=m, diff_adj_low=a.low, diff_adj_high=a.high,
+                                   verdict_adjusted=decide(a, 0.0))
             if ref is not None:
                 row["reference"] = ref["name"]
                 if ref is not c:
@@ -151,6 +163,10 @@ def net_key(model: object, dataset: object, width: object) -> str:
     return f"{model}/{dataset}/{float(width):g}"
 
 
+def _bold(verdict: str) -> str:
+    return f"**{verdict}**" if verdict == "holds" else verdict
+
+
 def _iv(mean: float, low: float, high: float, sign: bool = False) -> str:
     s = fmt(mean, sign=sign)
     return s if math.isnan(low) else f"{s} [{fmt(low, sign=sign)}, {fmt(high, sign=sign)}]"
@@ -164,7 +180,10 @@ def render_beyond(df: pd.DataFrame, profile: str = "") -> str:
              "Student-t interval over seeds] (n). Differences are paired by seed (same theta_0, "
              "same data order), mean [95 % t-interval]. Verdict of \"beats the best baseline\" "
              "(the PaI baseline with the highest mean at that network and sparsity): `holds` = "
-             "the interval lies above 0, `fails` = below 0, `inconclusive` = it straddles 0. The "
+             "the interval lies above 0, `fails` = below 0, `inconclusive` = it straddles 0; "
+             "with m learned and transferred rows at a network and sparsity, the Bonferroni "
+             "verdict uses the 1 - 0.05/m interval (one of many rows clears 0 at 95 % by chance "
+             "alone). The "
              "IRP ticket (LTH of each seed's own IRP run) is a reference that trains before "
              "pruning, not a PaI method. Learned rows read the layer-wise densities of the "
              "network's own IRP ticket on another seed (another initialisation and data order), "
@@ -207,8 +226,11 @@ def _render_net(df: pd.DataFrame) -> list[str]:
     for sp, g in pruned.groupby("sparsity", sort=True):
         best = next((b for b in g["best_baseline"] if b), "—")
         ref = next((b for b in g["reference"] if b), "")
+        m = int(g["n_contestants"].max()) if "n_contestants" in g else 0
         head = ["Method", "kind", "accuracy (%)", "std", "scoring time (s)", "× PX time",
-                f"− best baseline ({best})", "verdict"] + ([f"− {ref}"] if ref else [])
+                f"− best baseline ({best})", "verdict"] + (
+                    [f"verdict, Bonferroni over {m}"] if m else []) + (
+                    [f"− {ref}"] if ref else [])
         lines += ["", f"### {target}, {sparsity_pct(sp)} sparsity", "",
                   "| " + " | ".join(head) + " |", "| " + " | ".join("---" for _ in head) + " |"]
         for r in g.to_dict("records"):
@@ -216,7 +238,9 @@ def _render_net(df: pd.DataFrame) -> list[str]:
             vals = [r["name"], ROLE_NAMES.get(r["role"], r["role"]), acc, fmt(r["std"]),
                     fmt(r["scoring_time_mean"], 3), fmt(r["time_vs_px"]),
                     _iv(r["diff"], r["diff_ci95_low"], r["diff_ci95_high"], sign=True),
-                    f"**{r['verdict']}**" if r["verdict"] == "holds" else r["verdict"]]
+                    _bold(r["verdict"])]
+            if m:
+                vals.append(_bold(r["verdict_adjusted"]))
             if ref:
                 vals.append(_iv(r["diff_reference"], r["diff_reference_ci95_low"],
                                 r["diff_reference_ci95_high"], sign=True))

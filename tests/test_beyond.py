@@ -301,6 +301,13 @@ def test_table_matches_a_hand_computation(synthetic):
     assert r.loc["ticket_px", "diff_ci95_low"] == pytest.approx(dm - T2 * dsd / math.sqrt(3))
     assert r.loc["ticket_px", "diff_ci95_high"] == pytest.approx(dm + T2 * dsd / math.sqrt(3))
     assert dm - T2 * dsd / math.sqrt(3) > 0 and r.loc["ticket_px", "verdict"] == "holds"
+    # Bonferroni over the 2 learned rows: the 97.5 % interval, t_{0.9875, 2} = 6.2053
+    t_adj = 6.205346816
+    assert r.loc["ticket_px", "n_contestants"] == 2
+    assert r.loc["ticket_px", "diff_adj_low"] == pytest.approx(
+        dm - t_adj * dsd / math.sqrt(3), rel=1e-6)
+    assert r.loc["ticket_px", "verdict_adjusted"] == "holds"
+    assert r.loc["snip", "verdict_adjusted"] == "" and r.loc["px", "n_contestants"] == 0
     # ticket_random: differences -1, 0.5, 0 -> straddles 0
     assert r.loc["ticket_random", "verdict"] == "inconclusive"
     assert r.loc["snip", "verdict"] == "fails"         # 70-80, 72-83, 71-81: all about -10
@@ -318,6 +325,7 @@ def test_markdown_cli_and_figure(synthetic, tmp_path):
     md = out.with_suffix(".md").read_text()
     assert "### LeNet-300-100 / MNIST, 99 % sparsity" in md
     assert "| Ticket densities + PX | learned (ours) |" in md
+    assert "| verdict, Bonferroni over 2 |" in md
     assert "Noise floor" in md and "Held-out seeds 1, 2, 3." in md
     assert "lenet_300_100-mnist-snip-n20-s0" in md
     df = gather(files, labels)
