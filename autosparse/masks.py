@@ -79,7 +79,7 @@ def _kth_largest_sampled(flat: torch.Tensor, k: int) -> torch.Tensor:
     return torch.kthvalue(flat, n - k + 1).values
 
 
-def _topk_flat(flat: torch.Tensor, k: int) -> torch.Tensor:
+def topk_flat(flat: torch.Tensor, k: int) -> torch.Tensor:
     """Boolean mask of the k largest entries; ties go to the lower index (as a stable sort would).
 
     Exact selection without sorting (``flat`` NaN-free): find the k-th largest value t, keep every
@@ -125,11 +125,11 @@ def topk_masks(
         flats.append(s)
     if scope == "local":
         return {
-            n: _topk_flat(f, keep_count(f.numel(), density)).reshape(scores[n].shape)
+            n: topk_flat(f, keep_count(f.numel(), density)).reshape(scores[n].shape)
             for n, f in zip(names, flats)
         }
     sizes = [f.numel() for f in flats]
-    keep = _topk_flat(torch.cat(flats), keep_count(sum(sizes), density))
+    keep = topk_flat(torch.cat(flats), keep_count(sum(sizes), density))
     return {n: part.reshape(scores[n].shape) for n, part in zip(names, torch.split(keep, sizes))}
 
 

@@ -28,7 +28,7 @@ import autosparse
 from autosparse import masks as M
 from autosparse.models import prunable_parameters
 
-RULES = {"sort (today)": M._topk_flat_sorted, "select (new)": M._topk_flat}
+RULES = {"sort (today)": M._topk_flat_sorted, "select (new)": M.topk_flat}
 
 
 def resnet18_scores() -> dict[str, dict[str, torch.Tensor]]:
@@ -72,7 +72,7 @@ def side_by_side(label: str, calls: dict[str, Callable[[], object]], repeats: in
 
 
 def with_rule(rule: str, scores, density: float, scope: str):
-    with mock.patch.object(M, "_topk_flat", RULES[rule]):
+    with mock.patch.object(M, "topk_flat", RULES[rule]):
         return M.topk_masks(scores, density, scope)
 
 

@@ -21,7 +21,7 @@ SCOPES = ("global", "local")
 
 
 def reference_masks(scores, density, scope="global", current=None):
-    with mock.patch.object(M, "_topk_flat", M._topk_flat_sorted):
+    with mock.patch.object(M, "topk_flat", M._topk_flat_sorted):
         return topk_masks(scores, density, scope, current=current)
 
 
@@ -77,7 +77,7 @@ def test_flat_selection_matches_sort_for_every_kind_of_k(case):
     pos_inf = int((flat == math.inf).sum())
     for k in sorted({0, 1, 2, n // 3, n // 2, n - 2, n - 1, n, finite, finite + 1, pos_inf,
                      pos_inf + 1} & set(range(n + 1))):
-        got = M._topk_flat(flat, k)
+        got = M.topk_flat(flat, k)
         assert int(got.sum()) == k, (name, k)
         assert torch.equal(got, M._topk_flat_sorted(flat, k)), (name, k)
 
@@ -202,7 +202,7 @@ def test_exact_kept_count(scope):
 
 def test_rejects_negative_k_and_nan():
     with pytest.raises(ValueError, match="k must be"):
-        M._topk_flat(torch.zeros(3), -1)
+        M.topk_flat(torch.zeros(3), -1)
     with pytest.raises(ValueError, match="NaN"):
         topk_masks({"w": torch.tensor([1.0, math.nan])}, 0.5)
 
@@ -215,6 +215,6 @@ def test_cuda_selection_matches_cpu_reference():
                  torch.randint(-2, 3, (BIG,), generator=gen).double() * 0.0,
                  torch.randint(0, 5, (BIG,), generator=gen).double()):
         for k in (0, 1, BIG // 10, BIG // 2, BIG - 1, BIG):
-            got = M._topk_flat(flat.cuda(), k)
+            got = M.topk_flat(flat.cuda(), k)
             assert got.device.type == "cuda"
             assert torch.equal(got.cpu(), M._topk_flat_sorted(flat, k)), k

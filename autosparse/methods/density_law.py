@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -93,18 +95,31 @@ def law_counts(shapes: Sequence[Sequence[int]], beta: float, k: int,
     def kept(log_a: float) -> np.ndarray:
         return np.minimum(caps_f, np.exp(log_a) * w)
 
-    lo, hi = math.log(k / w.sum()) - 50.0, math.log(k / w.min()) + 50.0
-    for _ in range(200):
+    lo, hi = math.log(k / w.sum()) - 1.0, math.log(k / w.min()) + 1.0
+    for _ in range(64):  # the bracket shrinks 2^64-fold: far below a weight
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if kept(mid).sum() < k else (lo, mid)
     x = kept(hi)
     return round_counts(x * (k / x.sum()), k, caps)
 
 
+@lru_cache(maxsize=8)
+def _fit(store: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    _, shapes, counts = store_layer_counts(store)
+    return fit_exponents(shapes, counts)
+
+
+def store_exponents(store: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`fit_exponents` of an IRP store (cached per path and modification time, so that an
+    iterative method fits once)."""
+    store_layer_counts(store)  # its errors: no store, not found
+    p = Path(store)
+    return _fit(str(p.resolve()), p.stat().st_mtime_ns)
+
+
 def law_scores(ctx: ScoringContext, base: Method) -> dict[str, torch.Tensor]:
     """Scores of a law method with criterion ``base`` within layers (module docstring)."""
-    _, shapes, counts = store_layer_counts(ctx.options["store"])
-    totals, betas = fit_exponents(shapes, counts)
+    totals, betas = store_exponents(ctx.options["store"])
     target = [tuple(p.shape) for p in ctx.params.values()]
     total = sum(p.numel() for p in ctx.params.values())
     return within_layer_scores(

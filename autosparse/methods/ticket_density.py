@@ -19,8 +19,8 @@ within one weight of ``x_l`` (:func:`ticket_counts`), capped at the layer's curr
 
 Within each layer the ``k_l`` survivors with the highest scores of a *base* criterion are kept.
 The returned scores are ``1 + r`` for those and ``r`` for the other survivors, ``r`` in
-``(0, 0.5]`` the within-layer rank of the base score (higher = better), so the protocol's global
-top-k keeps exactly the ``k_l`` per layer; ``scope="local"`` ignores the ticket and ranks each
+``[0.25, 0.5]`` rising with the base score within the layer (higher = better), so the protocol's
+global top-k keeps exactly the ``k_l`` per layer; ``scope="local"`` ignores the ticket and ranks each
 layer by the base criterion at the uniform density. An iterative base (``rounds > 1``) re-scores
 the survivors every round and each round's per-layer counts follow the ticket's trajectory at
 that round's density (iterative application, "score, prune a fraction, rescore").
@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..masks import keep_count
+from ..masks import keep_count, topk_flat
 from . import autos, px, random, synflow  # noqa: F401  (the base methods, registered first)
 from .base import Method, ScoringContext, get_method, register_method
 from .lottery import read_irp_masks
@@ -138,25 +138,35 @@ def round_counts(x: np.ndarray, k: int, caps: Sequence[int]) -> list[int]:
 
 def layer_keep_scores(base: Mapping[str, torch.Tensor], alive: Mapping[str, torch.Tensor],
                       keep: Mapping[str, int]) -> dict[str, torch.Tensor]:
-    """``1 + r`` for the ``keep[l]`` best survivors of each layer by ``base`` (ties: lower index),
-    ``r`` for the other survivors, 0 for pruned weights; ``r`` in ``(0, 0.5]`` is the
-    within-layer rank (best = 0.5)."""
+    """``1 + r`` for the ``keep[l]`` best survivors of each layer by ``base`` (ties: lower index,
+    :func:`autosparse.masks.topk_flat`), ``r`` for the other survivors, 0 for pruned weights;
+    ``r`` in ``[0.25, 0.5]`` rises with the base score within the layer (its min-max scaling;
+    the within-layer rank where a score is infinite)."""
     out = {}
     for n, b in base.items():
         flat = b.detach().reshape(-1).to("cpu", torch.float64)
         if torch.isnan(flat).any():
             raise ValueError(f"base scores of {n!r} contain NaN")
-        idx = alive[n].reshape(-1).to("cpu").nonzero().reshape(-1)
-        m = idx.numel()
-        if keep[n] > m:
-            raise ValueError(f"layer {n!r}: cannot keep {keep[n]} of {m} survivors")
-        order = torch.argsort(flat[idx], descending=True, stable=True)
-        vals = 0.5 * torch.arange(m, 0, -1, dtype=torch.float64) / max(m, 1)
-        vals[: keep[n]] += 1.0
+        a = alive[n].reshape(-1).to("cpu", torch.bool)
+        vals = flat[a]
+        if keep[n] > vals.numel():
+            raise ValueError(f"layer {n!r}: cannot keep {keep[n]} of {vals.numel()} survivors")
         s = torch.zeros_like(flat)
-        s[idx[order]] = vals
+        s[a] = 0.25 + 0.25 * _unit(vals) + topk_flat(vals, keep[n]).to(torch.float64)
         out[n] = s.reshape(b.shape)
     return out
+
+
+def _unit(v: torch.Tensor) -> torch.Tensor:
+    """``v`` mapped increasingly onto ``[0, 1]``: min-max scaling, ranks if a value is infinite."""
+    if v.numel() == 0:
+        return v
+    if not torch.isfinite(v).all():
+        ranks = torch.empty_like(v)
+        ranks[torch.argsort(v, stable=True)] = torch.arange(v.numel(), dtype=v.dtype)
+        return ranks / max(v.numel() - 1, 1)
+    lo, hi = v.min(), v.max()
+    return torch.ones_like(v) if hi == lo else (v - lo) / (hi - lo)
 
 
 def within_layer_scores(ctx: ScoringContext, base: Method, name: str,
