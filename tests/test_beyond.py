@@ -218,11 +218,15 @@ def test_cpu_plan_is_held_out_and_complete():
 
 def test_a_network_may_replace_the_experiments_rows():
     cfg = _config(*CPU_BEYOND)
+    ex = cfg["experiments"]["beyond"]
     cifar = wc.beyond_nets(cfg)[1]
+    cifar["methods"] = ["snip", "px"]
     rows = wc.beyond_variants(cfg, cifar)
-    assert [e for r, e, _ in rows if r == "baseline"] == cifar["methods"]
-    assert [e for r, e, _ in rows if r == "learned"] == cifar["learned"]
-    assert [e for r, e, _ in rows if r == "transfer"] == cfg["experiments"]["beyond"]["transfer"]
+    assert [e for r, e, _ in rows if r == "baseline"] == ["snip", "px"]
+    assert [e for r, e, _ in rows if r == "learned"] == cifar["learned"] != ex["learned"]
+    assert [e for r, e, _ in rows if r == "transfer"] == ex["transfer"]
+    first = wc.beyond_variants(cfg, wc.beyond_nets(cfg)[0])
+    assert [e for r, e, _ in first if r == "baseline"] == ex["methods"]
 
 
 def test_learned_ticket_variant_prunes_from_the_ticket_store():
