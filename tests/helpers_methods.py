@@ -47,11 +47,12 @@ def method_options(name: str, model: nn.Module, tmp_path: Path) -> dict:
         if not store.exists():
             make_irp_store(model, store)
         return {"store": str(store)}
-    if name.startswith("ticket_"):  # an IRP store for the layer densities, the base's options
+    prefix = next((p for p in ("ticket_", "law_") if name.startswith(p)), None)
+    if prefix:  # an IRP store for the layer densities, and the base criterion's options
         store = tmp_path / "irp.zarr"
         if not store.exists():
             make_irp_store(model, store)
-        base = method_options(name[len("ticket_"):], model, tmp_path)
+        base = method_options(name[len(prefix):], model, tmp_path)
         return {**base, "store": str(store)}
     if name == "magnitude_after_training":
         g = torch.Generator().manual_seed(1)

@@ -179,7 +179,7 @@ def test_lr_schedule_and_bad_options():
     with pytest.raises(ValueError, match="unknown training option"):
         autosparse.preset("lenet_300_100", "mnist", epochz=3)
     with pytest.raises(KeyError, match="no training preset"):
-        autosparse.preset("lenet_300_100", "cifar10")
+        autosparse.preset("lenet_300_100", "tinyimagenet")
 
 
 @pytest.mark.parametrize("name,kw", [

@@ -255,11 +255,14 @@ def _old_config(files: list[str]) -> dict:
                                    ["config/paper.yaml", "config/paper_smoke.yaml"]])
 def test_profiles_merge_to_the_configs_before_issue_14(files):
     """Profiles now overlay only what they change and name their collections in lists: each
-    merged profile is the one it was (before the schema's defaults), but for the one change
-    made since: c9b51a0 left ``beyond`` out of the cpu profile (config/cpu-beyond.yaml)."""
+    merged profile is the one it was (before the schema's defaults), but for the changes made
+    since: c9b51a0 left ``beyond`` out of the cpu profile (config/cpu-beyond.yaml); the smoke
+    profile's beyond table gained the density law (issue 16)."""
     old = _old_config(files)
     if "config/cpu.yaml" in files:
         del old["experiments"]["beyond"]
+    if "config/smoke.yaml" in files:
+        old["experiments"]["beyond"]["learned"].append("law_random")
     assert load_config(*files) == old
 
 
