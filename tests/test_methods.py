@@ -17,8 +17,11 @@ from autosparse.masks import density_schedule, is_nested, keep_count, mask_stats
 ITERATIVE_ROUNDS = 3  # keep iterative methods cheap in tests
 
 # NPB solves an integer program per layer (~25 s on LeNet here): its generic cases run with
-# `pytest -m slow`; tests/test_npb.py checks its exact counts on ResNet-20 in the fast set.
-METHODS = [pytest.param(m, marks=pytest.mark.slow) if m == "npb" else m
+# `pytest -m slow`; tests/test_npb.py checks its exact counts on ResNet-20 in the fast set. The
+# beyond wrappers share one mechanism (methods/ticket_density.register_within_layers): the fast
+# set keeps one single-shot and one iterative of it, the others run with `pytest -m slow`.
+SLOW = {"npb", "ticket_synflow", "ticket_px", "ticket_autos", "law_px"}
+METHODS = [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m
            for m in autosparse.list_methods()]
 
 
