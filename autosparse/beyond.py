@@ -6,8 +6,8 @@ One row per (configured entry, sparsity): the accuracy over the held-out seeds (
 its ratio to PX's at the same sparsity, and two paired comparisons by seed
 (:func:`autosparse.stats.paired_difference`; same seed = same theta_0 and data order):
 
-* against the **best baseline** of that network and sparsity, the PaI baseline (role ``baseline``) with the
-  highest mean accuracy there, with the verdict of "this row beats it"
+* against the **best baseline** of that network and sparsity, the PaI baseline (role
+  ``baseline``) with the highest mean accuracy there, with the verdict of "this row beats it"
   (:func:`autosparse.stats.decide` with threshold 0: *holds* when the whole interval lies above
   zero, *fails* below, *inconclusive* when it straddles zero);
   and, for the ``m`` learned and transferred rows of that network and sparsity, the same test
@@ -16,8 +16,8 @@ its ratio to PX's at the same sparsity, and two paired comparisons by seed
 * against the first **reference** row (the IRP ticket, ``lottery``), difference and interval.
 
 Roles come from the DAG's labels (:func:`autosparse.workflow_config.beyond_inputs`): ``baseline``,
-``reference``, ``learned``, ``transfer`` and ``dense``. Picking the best baseline on the same seeds favours the
-baseline (a conservative test of a learned row).
+``reference``, ``learned``, ``transfer`` and ``dense``. Picking the best baseline on the same
+seeds favours the baseline (a conservative test of a learned row).
 """
 
 from __future__ import annotations
@@ -92,10 +92,10 @@ def compare(runs: pd.DataFrame) -> pd.DataFrame:
         n_test = int(g["n_test"].max()) if "n_test" in g else 0
         rounds = g["rounds"].iloc[0] if "rounds" in g else None
         times = g["scoring_time"].dropna() if "scoring_time" in g else []
+        source = (Variant.parse(variant).irp or "") if role == "transfer" else ""
         cells.append({
-            "net": net, "role": role, "entry": entry, "name": row_name(str(g["method"].iloc[0]), rounds, entry,
-                                                  Variant.parse(variant).irp or ""
-                                                  if role == "transfer" else ""),
+            "net": net, "role": role, "entry": entry,
+            "name": row_name(str(g["method"].iloc[0]), rounds, entry, source),
             "method": str(g["method"].iloc[0]), "sparsity": float(sp), "mean": iv.mean,
             "std": iv.std, "ci95_low": iv.low, "ci95_high": iv.high, "n_seeds": iv.n,
             "seeds": ",".join(str(int(s)) for s in sorted(g["seed"])), "n_test": n_test,
