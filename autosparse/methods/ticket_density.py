@@ -19,9 +19,9 @@ within one weight of ``x_l`` (:func:`ticket_counts`), capped at the layer's curr
 
 Within each layer the ``k_l`` survivors with the highest scores of a *base* criterion are kept.
 The returned scores are ``1 + r`` for those and ``r`` for the other survivors, ``r`` in
-``[0.25, 0.5]`` rising with the base score within the layer (higher = better), so the protocol's
-global top-k keeps exactly the ``k_l`` per layer; ``scope="local"`` ignores the ticket and ranks each
-layer by the base criterion at the uniform density. An iterative base (``rounds > 1``) re-scores
+``[0.25, 0.5]`` rising with the base score within the layer (higher = better), so the
+protocol's global top-k keeps exactly the ``k_l`` per layer; ``scope="local"`` ignores the ticket
+and ranks each layer by the base criterion at the uniform density. An iterative base (``rounds > 1``) re-scores
 the survivors every round and each round's per-layer counts follow the ticket's trajectory at
 that round's density (iterative application, "score, prune a fraction, rescore").
 
