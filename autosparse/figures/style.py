@@ -3,8 +3,8 @@ same in every figure), panel labels (a), (b), ... in reading order, axes of spar
 percent, and each figure written as PNG, PDF and SVG with the same stem.
 
 Colours: the Okabe-Ito palette (Okabe & Ito 2008; distinguishable under the common colour-vision
-deficiencies), then Paul Tol's "muted" and two of his "dark" colours for methods beyond it; every method also has its
-own marker, so no two methods rely on colour alone. Names that are neither a method nor an
+deficiencies), then Paul Tol's "muted" and two of his "dark" colours for methods beyond it;
+every method also has its own marker, so no two methods rely on colour alone. Names that are neither a method nor an
 ablation (scorer variant labels, layers) take the unused colours of :data:`QUALITATIVE` in order.
 """
 

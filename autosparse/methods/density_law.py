@@ -8,7 +8,8 @@ scorer already read, :func:`autosparse.models.layer_fans`)::
 
     e_l = (fan_in_l + fan_out_l) / (fan_in_l * fan_out_l),     d_l = min(1, A * e_l ** beta)
 
-(``beta = 1`` is ERK's rule; ``beta = 0`` is uniform). At IRP iteration ``i`` with survivor
+(``beta = 1`` is the Erdős–Rényi rule of sparse training for linear layers; ``beta = 0`` is
+uniform). At IRP iteration ``i`` with survivor
 counts ``c_{i,l}`` of layers of ``n_l`` weights, ``beta_i`` is the least-squares slope of
 ``ln(c_{i,l} / n_l)`` on ``ln e_l`` over the layers neither empty nor dense (0 where fewer than
 two such layers differ in ``e_l``). For a target of ``k`` of ``N`` weights, ``beta`` is
