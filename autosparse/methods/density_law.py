@@ -40,8 +40,10 @@ import torch
 from ..models import layer_fans
 from .base import Method, ScoringContext
 from .ticket_density import (
+    check_keep,
     register_within_layers,
     round_counts,
+    store_key,
     store_layer_counts,
     within_layer_scores,
 )
@@ -86,9 +88,8 @@ def law_counts(shapes: Sequence[Sequence[int]], beta: float, k: int,
     """Integer per-layer keep counts summing to ``k`` under ``d_l = min(1, A e_l^beta)`` with
     each layer capped at ``caps[l]`` survivors (module docstring)."""
     sizes = np.array([math.prod(s) for s in shapes], dtype=np.float64)
+    check_keep(k, caps)
     caps_f = np.asarray(caps, dtype=np.float64)
-    if k < 0 or k > caps_f.sum():
-        raise ValueError(f"cannot keep {k} weights out of {int(caps_f.sum())} survivors")
     if k == 0:
         return [0] * len(caps)
     w = np.exp(beta * np.log([erdos_renyi_factor(s) for s in shapes])) * sizes
@@ -113,9 +114,7 @@ def _fit(store: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray]:
 def store_exponents(store: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """:func:`fit_exponents` of an IRP store (cached per path and modification time, so that an
     iterative method fits once)."""
-    store_layer_counts(store)  # its errors: no store, not found
-    p = Path(store)
-    return _fit(str(p.resolve()), p.stat().st_mtime_ns)
+    return _fit(*store_key(store))
 
 
 def law_scores(ctx: ScoringContext, base: Method) -> dict[str, torch.Tensor]:

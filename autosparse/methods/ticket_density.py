@@ -70,12 +70,17 @@ def _layer_counts(store: str, mtime_ns: int) -> tuple[tuple[str, ...], tuple[tup
 def store_layer_counts(store: str | Path) -> tuple[tuple[str, ...], tuple[tuple[int, ...], ...],
                                                   np.ndarray]:
     """Layer names, shapes and per-iteration survivor counts of an IRP store (cached read)."""
+    return _layer_counts(*store_key(store))
+
+
+def store_key(store: str | Path | None) -> tuple[str, int]:
+    """(resolved path, modification time) of an IRP store: the key of the per-store caches."""
     if store is None:
         raise ValueError("ticket methods need store=<path of an IRP zarr store>")
     p = Path(store)
     if not p.exists():
         raise FileNotFoundError(f"IRP store not found: {store}")
-    return _layer_counts(str(p.resolve()), p.stat().st_mtime_ns)
+    return str(p.resolve()), p.stat().st_mtime_ns
 
 
 def ticket_shares(counts: np.ndarray, k: int) -> np.ndarray:
@@ -97,11 +102,11 @@ def ticket_shares(counts: np.ndarray, k: int) -> np.ndarray:
 def ticket_counts(counts: np.ndarray, k: int, caps: Sequence[int]) -> list[int]:
     """Integer per-layer keep counts summing to ``k`` from the ticket's shares
     (:func:`ticket_shares`), rounded by :func:`round_counts`."""
-    _check_k(k, caps)
-    return round_counts(ticket_shares(counts, k) * k if k else np.zeros(len(caps)), k, caps)
+    return round_counts(ticket_shares(counts, k) * k, k, caps)
 
 
-def _check_k(k: int, caps: Sequence[int]) -> None:
+def check_keep(k: int, caps: Sequence[int]) -> None:
+    """ValueError unless ``0 <= k <= sum(caps)``."""
     if k < 0 or k > sum(int(c) for c in caps):
         raise ValueError(f"cannot keep {k} weights out of {sum(int(c) for c in caps)} survivors")
 
@@ -111,7 +116,7 @@ def round_counts(x: np.ndarray, k: int, caps: Sequence[int]) -> list[int]:
     ``floor(x_l)`` plus one for the largest remainders (ties: lower layer index), at most
     ``caps[l]``; a count cut by its cap goes to the layers with room, largest target first."""
     caps = [int(c) for c in caps]
-    _check_k(k, caps)
+    check_keep(k, caps)
     if k == 0:
         return [0] * len(caps)
     out = [min(int(math.floor(v)), c) for v, c in zip(x, caps)]
